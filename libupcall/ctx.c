@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The context: one epoll fd for every session, a timer heap mirrored by one
+ * timerfd, and the queues of callbacks to dispatch once the lock is dropped.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libupcall-private.h"
+
+#define EPOLL_BATCH 64
+
+/* epoll data of the two internal fds; session events carry the session. */
+static char tag_wake, tag_timer;
+
+void ctx_log(upcall_ctx *ctx, int prio, const char *file, int line,
+	     const char *fn, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctx->log_fn(ctx, prio, file, line, fn, fmt, ap, ctx->log_data);
+	va_end(ap);
+}
+
+static void ctx_free(upcall_ctx *ctx)
+{
+	utimer_heap_free(&ctx->timers);
+	if (ctx->timerfd >= 0)
+		close(ctx->timerfd);
+	if (ctx->wakefd >= 0)
+		close(ctx->wakefd);
+	if (ctx->epfd >= 0)
+		close(ctx->epfd);
+	pthread_cond_destroy(&ctx->cond);
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}
+
+UPCALL_EXPORT int upcall_ctx_new(upcall_ctx **ret)
+{
+	pthread_condattr_t ca;
+	upcall_ctx *ctx;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	atomic_init(&ctx->n_ref, 1);
+	ctx->epfd = ctx->wakefd = ctx->timerfd = -1;
+	ctx->timerfd_armed = UINT64_MAX;
+	ctx->log_priority = LOG_ERR;
+	ulist_init(&ctx->done);
+	ulist_init(&ctx->state_q);
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ctx->cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ctx->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ctx->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (ctx->epfd < 0 || ctx->wakefd < 0 || ctx->timerfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = ctx_epoll_add(ctx, ctx->wakefd, EPOLLIN, &tag_wake);
+	if (r < 0)
+		goto fail;
+	r = ctx_epoll_add(ctx, ctx->timerfd, EPOLLIN, &tag_timer);
+	if (r < 0)
+		goto fail;
+	*ret = ctx;
+	return 0;
+fail:
+	ctx_free(ctx);
+	return r;
+}
+
+UPCALL_EXPORT upcall_ctx *upcall_ctx_ref(upcall_ctx *ctx)
+{
+	if (ctx)
+		atomic_fetch_add(&ctx->n_ref, 1);
+	return ctx;
+}
+
+static void ctx_join_thread(upcall_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->thread_stop = true;
+	ctx_wake(ctx);
+	pthread_mutex_unlock(&ctx->lock);
+	pthread_join(ctx->thread, NULL);
+	pthread_mutex_lock(&ctx->lock);
+	ctx->thread_running = false;
+	ctx->thread_stop = false;
+	pthread_cond_broadcast(&ctx->cond);	/* waiters may process now */
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+UPCALL_EXPORT upcall_ctx *upcall_ctx_unref(upcall_ctx *ctx)
+{
+	if (!ctx || atomic_fetch_sub(&ctx->n_ref, 1) != 1)
+		return NULL;
+	if (ctx->thread_running) {
+		if (pthread_equal(ctx->thread, pthread_self())) {
+			/* The thread frees the context once its round ends. */
+			ctx->thread_frees = true;
+			return NULL;
+		}
+		ctx_join_thread(ctx);
+	}
+	ctx_free(ctx);
+	return NULL;
+}
+
+UPCALL_EXPORT int upcall_ctx_set_log_fn(upcall_ctx *ctx, upcall_log_fn fn,
+					void *userdata)
+{
+	if (!ctx)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->log_fn = fn;
+	ctx->log_data = userdata;
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+UPCALL_EXPORT int upcall_ctx_set_log_priority(upcall_ctx *ctx, int priority)
+{
+	if (!ctx || priority < LOG_EMERG || priority > LOG_DEBUG)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->log_priority = priority;
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+UPCALL_EXPORT int upcall_ctx_get_fd(upcall_ctx *ctx)
+{
+	return ctx ? ctx->epfd : -EINVAL;
+}
+
+UPCALL_EXPORT int upcall_ctx_get_events(upcall_ctx *ctx)
+{
+	return ctx ? POLLIN : -EINVAL;
+}
+
+static bool ctx_has_dispatch(upcall_ctx *ctx)
+{
+	return !ulist_empty(&ctx->done) || !ulist_empty(&ctx->state_q);
+}
+
+UPCALL_EXPORT int upcall_ctx_get_timeout(upcall_ctx *ctx, uint64_t *usec)
+{
+	struct utimer *t;
+
+	if (!ctx || !usec)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	t = utimer_heap_peek(&ctx->timers);
+	*usec = ctx_has_dispatch(ctx) ? 0 : t ? t->deadline : UINT64_MAX;
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+int ctx_epoll_add(upcall_ctx *ctx, int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	return epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int ctx_epoll_mod(upcall_ctx *ctx, int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	return epoll_ctl(ctx->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void ctx_epoll_del(upcall_ctx *ctx, int fd)
+{
+	epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+bool ctx_on_processor(upcall_ctx *ctx)
+{
+	return ctx->processing && pthread_equal(ctx->processor, pthread_self());
+}
+
+/* Make the epoll fd readable so the processing thread runs the queues. */
+void ctx_wake(upcall_ctx *ctx)
+{
+	uint64_t one = 1;
+
+	if (ctx->wake_pending || ctx_on_processor(ctx))
+		return;
+	ctx->wake_pending = true;
+	if (write(ctx->wakefd, &one, sizeof(one)) < 0)
+		ctx->wake_pending = false;
+}
+
+/*
+ * The timerfd is armed lazily: only when a deadline earlier than the armed
+ * one appears.  A later expiry re-arms it to the heap's minimum, so steady
+ * request traffic costs no timerfd syscalls at all.
+ */
+static void ctx_timerfd_sync(upcall_ctx *ctx)
+{
+	struct utimer *t = utimer_heap_peek(&ctx->timers);
+	struct itimerspec its = { 0 };
+
+	if (!t || t->deadline >= ctx->timerfd_armed)
+		return;
+	its.it_value.tv_sec = t->deadline / 1000000u;
+	its.it_value.tv_nsec = (t->deadline % 1000000u) * 1000u;
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;	/* zero would disarm */
+	if (timerfd_settime(ctx->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		ctx->timerfd_armed = t->deadline;
+}
+
+int ctx_timer_add(upcall_ctx *ctx, struct utimer *t, uint64_t deadline)
+{
+	int r;
+
+	if (deadline == UINT64_MAX) {
+		ctx_timer_del(ctx, t);
+		return 0;
+	}
+	t->deadline = deadline;
+	r = utimer_heap_add(&ctx->timers, t);
+	if (r < 0)
+		return r;
+	ctx_timerfd_sync(ctx);
+	return 0;
+}
+
+void ctx_timer_del(upcall_ctx *ctx, struct utimer *t)
+{
+	utimer_heap_del(&ctx->timers, t);
+	t->deadline = UINT64_MAX;
+}
+
+static int ctx_run_timers(upcall_ctx *ctx)
+{
+	uint64_t now = now_usec();
+	struct utimer *t;
+	int n = 0;
+
+	while ((t = utimer_heap_peek(&ctx->timers)) && t->deadline <= now) {
+		ctx_timer_del(ctx, t);
+		t->fn(t);
+		n++;
+	}
+	return n;
+}
+
+static void drain_fd(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) > 0)
+		;
+}
+
+static int ctx_handle_events(upcall_ctx *ctx)
+{
+	struct epoll_event ev[EPOLL_BATCH];
+	int i, n;
+
+	n = epoll_wait(ctx->epfd, ev, EPOLL_BATCH, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		void *p = ev[i].data.ptr;
+
+		if (p == &tag_wake) {
+			drain_fd(ctx->wakefd);
+			ctx->wake_pending = false;
+		} else if (p == &tag_timer) {
+			drain_fd(ctx->timerfd);
+			ctx->timerfd_armed = UINT64_MAX;
+		} else {
+			session_io(p, ev[i].events);
+		}
+	}
+	return n;
+}
+
+/* Run the queued callbacks, lock dropped; returns how many ran. */
+static int ctx_dispatch(upcall_ctx *ctx, struct ulist *done,
+			struct ulist *state_q)
+{
+	int n = 0;
+
+	while (!ulist_empty(state_q)) {
+		upcall_session *s = container_of(state_q->next, upcall_session,
+						 state_node);
+		struct session_event ev[SESSION_EVENTS_MAX];
+		unsigned int i, k;
+		bool freeit = false;
+
+		pthread_mutex_lock(&ctx->lock);
+		ulist_del(&s->state_node);
+		k = s->n_events;
+		memcpy(ev, s->events, k * sizeof(ev[0]));
+		s->n_events = 0;
+		pthread_mutex_unlock(&ctx->lock);
+		for (i = 0; i < k; i++, n++)
+			if (s->state_fn)
+				s->state_fn(s, ev[i].state, ev[i].error,
+					    s->state_data);
+		pthread_mutex_lock(&ctx->lock);
+		session_unref_locked(s, &freeit);
+		pthread_mutex_unlock(&ctx->lock);
+		if (freeit)
+			session_free(s);
+	}
+	while (!ulist_empty(done)) {
+		upcall_request *req = container_of(done->next, upcall_request,
+						   node);
+
+		pthread_mutex_lock(&ctx->lock);
+		ulist_del(&req->node);
+		pthread_mutex_unlock(&ctx->lock);
+		request_dispatch(req);
+		n++;
+	}
+	return n;
+}
+
+static int ctx_process_locked(upcall_ctx *ctx, struct ulist *done,
+			      struct ulist *state_q)
+{
+	int r, n;
+
+	r = ctx_handle_events(ctx);
+	if (r < 0)
+		return r;
+	n = r + ctx_run_timers(ctx);
+	ctx_timerfd_sync(ctx);
+	ulist_splice_tail(done, &ctx->done);
+	ulist_splice_tail(state_q, &ctx->state_q);
+	return n;
+}
+
+static bool ctx_may_process(upcall_ctx *ctx)
+{
+	if (ctx->processing)
+		return false;
+	return !ctx->thread_running ||
+	       pthread_equal(ctx->thread, pthread_self());
+}
+
+UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
+{
+	struct ulist done, state_q;
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	ulist_init(&done);
+	ulist_init(&state_q);
+	upcall_ctx_ref(ctx);	/* a callback may drop the last reference */
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx_may_process(ctx)) {
+		pthread_mutex_unlock(&ctx->lock);
+		upcall_ctx_unref(ctx);
+		return -EBUSY;
+	}
+	ctx->processing = true;
+	ctx->processor = pthread_self();
+	r = ctx_process_locked(ctx, &done, &state_q);
+	pthread_mutex_unlock(&ctx->lock);
+
+	if (r >= 0)
+		r += ctx_dispatch(ctx, &done, &state_q);
+
+	pthread_mutex_lock(&ctx->lock);
+	ctx->processing = false;
+	pthread_cond_broadcast(&ctx->cond);
+	pthread_mutex_unlock(&ctx->lock);
+	upcall_ctx_unref(ctx);
+	return r;
+}
+
+static int poll_fd(int fd, uint64_t timeout_usec)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec ts, *tsp = NULL;
+	int r;
+
+	if (timeout_usec != UINT64_MAX) {
+		ts.tv_sec = timeout_usec / 1000000u;
+		ts.tv_nsec = (timeout_usec % 1000000u) * 1000u;
+		tsp = &ts;
+	}
+	r = ppoll(&p, 1, tsp, NULL);
+	return r < 0 ? -errno : r;
+}
+
+UPCALL_EXPORT int upcall_ctx_wait(upcall_ctx *ctx, uint64_t timeout_usec)
+{
+	bool pending;
+
+	if (!ctx)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	pending = ctx_has_dispatch(ctx);
+	pthread_mutex_unlock(&ctx->lock);
+	if (pending)
+		return 1;
+	return poll_fd(ctx->epfd, timeout_usec);
+}
+
+static void timespec_from_usec(struct timespec *ts, uint64_t usec)
+{
+	ts->tv_sec = usec / 1000000u;
+	ts->tv_nsec = (usec % 1000000u) * 1000u;
+}
+
+/*
+ * The engine of every blocking call: process on this thread when nobody
+ * else does, otherwise sleep until the processing thread finishes a round.
+ */
+int ctx_drive(upcall_ctx *ctx, bool (*done)(void *arg), void *arg,
+	      uint64_t timeout_usec)
+{
+	uint64_t deadline = usec_add(now_usec(), timeout_usec);
+	int r;
+
+	for (;;) {
+		uint64_t now;
+		bool mine;
+
+		pthread_mutex_lock(&ctx->lock);
+		if (done(arg)) {
+			pthread_mutex_unlock(&ctx->lock);
+			return 0;
+		}
+		now = now_usec();
+		if (now >= deadline) {
+			pthread_mutex_unlock(&ctx->lock);
+			return -ETIMEDOUT;
+		}
+		mine = ctx_may_process(ctx);
+		if (!mine) {
+			struct timespec ts;
+
+			if (ctx->processing &&
+			    pthread_equal(ctx->processor, pthread_self())) {
+				/* Called from a callback: it would never end. */
+				pthread_mutex_unlock(&ctx->lock);
+				return -EDEADLK;
+			}
+			if (deadline == UINT64_MAX) {
+				pthread_cond_wait(&ctx->cond, &ctx->lock);
+			} else {
+				timespec_from_usec(&ts, deadline);
+				pthread_cond_timedwait(&ctx->cond, &ctx->lock, &ts);
+			}
+			pthread_mutex_unlock(&ctx->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&ctx->lock);
+
+		r = upcall_ctx_process(ctx);
+		if (r == -EBUSY || r > 0)
+			continue;
+		if (r < 0)
+			return r;
+		r = upcall_ctx_wait(ctx, deadline == UINT64_MAX ?
+				    UINT64_MAX : deadline - now);
+		if (r < 0 && r != -EINTR)
+			return r;
+	}
+}
+
+static bool ctx_idle(void *arg)
+{
+	upcall_ctx *ctx = arg;
+
+	return ctx->n_pending == 0 && !ctx_has_dispatch(ctx);
+}
+
+UPCALL_EXPORT int upcall_ctx_run(upcall_ctx *ctx, uint64_t timeout_usec)
+{
+	if (!ctx)
+		return -EINVAL;
+	return ctx_drive(ctx, ctx_idle, ctx, timeout_usec);
+}
+
+/* A reference unless the count already hit zero (the owner is joining us). */
+static bool ctx_ref_unless_zero(upcall_ctx *ctx)
+{
+	unsigned int n = atomic_load(&ctx->n_ref);
+
+	while (n)
+		if (atomic_compare_exchange_weak(&ctx->n_ref, &n, n + 1))
+			return true;
+	return false;
+}
+
+static void *ctx_thread_main(void *arg)
+{
+	upcall_ctx *ctx = arg;
+
+	for (;;) {
+		bool stop;
+
+		upcall_ctx_wait(ctx, UINT64_MAX);
+		if (!ctx_ref_unless_zero(ctx))
+			return NULL;
+		pthread_mutex_lock(&ctx->lock);
+		stop = ctx->thread_stop;
+		pthread_mutex_unlock(&ctx->lock);
+		if (!stop)
+			while (upcall_ctx_process(ctx) > 0)
+				;
+		upcall_ctx_unref(ctx);
+		if (ctx->thread_frees) {
+			/* The last reference went in one of our callbacks. */
+			pthread_detach(pthread_self());
+			ctx_free(ctx);
+			return NULL;
+		}
+		if (stop)
+			return NULL;
+	}
+}
+
+UPCALL_EXPORT int upcall_ctx_start_thread(upcall_ctx *ctx)
+{
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->thread_running) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -EALREADY;
+	}
+	ctx->thread_stop = false;
+	r = -pthread_create(&ctx->thread, NULL, ctx_thread_main, ctx);
+	if (r == 0)
+		ctx->thread_running = true;
+	pthread_mutex_unlock(&ctx->lock);
+	return r;
+}
+
+UPCALL_EXPORT int upcall_ctx_stop_thread(upcall_ctx *ctx)
+{
+	if (!ctx)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->thread_running) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -ESRCH;
+	}
+	if (pthread_equal(ctx->thread, pthread_self())) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -EDEADLK;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	ctx_join_thread(ctx);
+	return 0;
+}

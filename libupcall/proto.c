@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Encoders and parsers of the device-manager wire format.  Pure functions
+ * over byte buffers: everything the guest sends passes through here and
+ * nothing here trusts it.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "libupcall-private.h"
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+void proto_encode(uint8_t msg[UPCALL_MSG_SIZE], uint32_t type,
+		  const void *body, size_t len)
+{
+	memset(msg, 0, UPCALL_MSG_SIZE);
+	put_le32(msg + offsetof(struct upcall_msg_header, magic_version),
+		 UPCALL_MAGIC_VERSION);
+	put_le32(msg + offsetof(struct upcall_msg_header, msg_size), (uint32_t)len);
+	put_le32(msg + offsetof(struct upcall_msg_header, msg_type), type);
+	memcpy(msg + sizeof(struct upcall_msg_header), body, len);
+}
+
+/* The guest's session start: all four header fields are fixed. */
+int proto_check_connect(const uint8_t msg[UPCALL_MSG_SIZE])
+{
+	if (get_le32(msg + offsetof(struct upcall_msg_header, magic_version)) !=
+	    UPCALL_MAGIC_VERSION)
+		return -EPROTO;
+	if (get_le32(msg + offsetof(struct upcall_msg_header, msg_size)) != 0)
+		return -EPROTO;
+	if (get_le32(msg + offsetof(struct upcall_msg_header, msg_type)) !=
+	    UPCALL_MSG_CONNECT)
+		return -EPROTO;
+	if (get_le32(msg + offsetof(struct upcall_msg_header, msg_flags)) != 0)
+		return -EPROTO;
+	return 0;
+}
+
+/*
+ * A reply must answer @type, carry a body that fits, and a result that is
+ * 0 or a negative errno.  The CPU index is read whatever the result, since
+ * it says where a partial failure stopped.
+ */
+int proto_parse_reply(const uint8_t msg[UPCALL_MSG_SIZE], uint32_t type,
+		      int32_t *result, uint32_t *cpu_index)
+{
+	const size_t hdr = sizeof(struct upcall_reply_header);
+	uint32_t size;
+	int32_t res;
+
+	if (get_le32(msg + offsetof(struct upcall_msg_header, magic_version)) !=
+	    UPCALL_MAGIC_VERSION)
+		return -EPROTO;
+	if (get_le32(msg + offsetof(struct upcall_msg_header, msg_type)) != type)
+		return -EPROTO;
+	size = get_le32(msg + offsetof(struct upcall_msg_header, msg_size));
+	if (size > UPCALL_REPLY_BODY_MAX)
+		return -EPROTO;
+	res = (int32_t)get_le32(msg + offsetof(struct upcall_reply_header, result));
+	if (res > 0 || res < -4095)
+		return -EPROTO;
+	if (type == UPCALL_MSG_ADD_CPU || type == UPCALL_MSG_DEL_CPU) {
+		if (res == 0 && size < sizeof(struct upcall_cpu_reply))
+			return -EPROTO;
+		*cpu_index = get_le32(msg + hdr);
+	}
+	*result = res;
+	return 0;
+}
+
+/* The hybrid-vsock answer: "OK <anything>" joins the stream. */
+int proto_parse_hybrid_line(const char *line)
+{
+	if (strncmp(line, "OK", 2) != 0)
+		return -ECONNREFUSED;
+	if (line[2] != ' ' && line[2] != '\n' && line[2] != '\0')
+		return -ECONNREFUSED;
+	return 0;
+}

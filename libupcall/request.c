@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Requests: the handle of one device-manager call.
+ *
+ * While pending, a request is held by the library (the "hold", one of its
+ * references) in its session's queue, in flight, or on the context's done
+ * list; the hold goes once its callback has run.  When the caller drops its
+ * last reference before completion, the request is cancelled silently.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libupcall-private.h"
+
+static void request_timer_fn(struct utimer *t)
+{
+	upcall_request *req = container_of(t, upcall_request, timer);
+	upcall_session *s = req->session;
+	bool inflight = req->phase == REQ_INFLIGHT;
+
+	request_abort(req, -ETIMEDOUT);
+	/* The guest may still answer; only a new connection is in a known state. */
+	if (inflight)
+		session_fail(s, -ETIMEDOUT);
+}
+
+int request_timeout_arm(upcall_request *req, uint64_t usec)
+{
+	uint64_t deadline = usec == UINT64_MAX ? UINT64_MAX :
+						 usec_add(req->submitted, usec);
+
+	return ctx_timer_add(req->ctx, &req->timer, deadline);
+}
+
+int request_submit(upcall_session *s, uint32_t type, const void *body,
+		   size_t len, uint32_t count, upcall_request_fn cb,
+		   void *userdata, upcall_request **ret)
+{
+	upcall_ctx *ctx = s->ctx;
+	upcall_request *req;
+	int r;
+
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	req->n_ref = ret ? 2 : 1;
+	req->held = true;
+	req->floating = !ret;
+	req->type = type;
+	req->body_len = (uint32_t)len;
+	memcpy(req->body, body, len);
+	req->count = count;
+	req->cb = cb;
+	req->userdata = userdata;
+	ulist_init(&req->node);
+	utimer_init(&req->timer, request_timer_fn);
+
+	pthread_mutex_lock(&ctx->lock);
+	if (s->phase == PHASE_IDLE || s->phase == PHASE_CLOSED) {
+		r = -ENOTCONN;
+		goto fail;
+	}
+	req->ctx = ctx;
+	req->session = s;
+	req->submitted = now_usec();
+	req->phase = REQ_QUEUED;
+	r = request_timeout_arm(req, s->request_timeout);
+	if (r < 0)
+		goto fail;
+	upcall_ctx_ref(ctx);
+	ulist_add_tail(&s->queue, &req->node);
+	ctx->n_pending++;
+	ulog_dbg(ctx, "session %p: request %p type %u queued", (void *)s,
+		 (void *)req, type);
+	session_kick(s);
+	pthread_mutex_unlock(&ctx->lock);
+	if (ret)
+		*ret = req;
+	return 0;
+fail:
+	pthread_mutex_unlock(&ctx->lock);
+	free(req);
+	return r;
+}
+
+/* Lock held.  Hand the request to the processing thread for its callback. */
+void request_complete(upcall_request *req, int status)
+{
+	upcall_ctx *ctx = req->ctx;
+
+	ctx_timer_del(ctx, &req->timer);
+	req->phase = REQ_DONE;
+	req->status = status;
+	req->session = NULL;
+	ctx->n_pending--;
+	ulist_add_tail(&ctx->done, &req->node);
+	ctx_wake(ctx);
+}
+
+/* Lock held.  Complete a pending request without an answer. */
+void request_abort(upcall_request *req, int err)
+{
+	upcall_session *s = req->session;
+
+	if (req->phase == REQ_DONE)
+		return;
+	if (req->phase == REQ_QUEUED)
+		ulist_del(&req->node);
+	else if (s->inflight == req)
+		s->inflight = NULL;
+	request_complete(req, err);
+}
+
+/*
+ * Lock held.  A request already sent will still be answered: the session
+ * discards that answer (bounded by the request's deadline) before sending
+ * the next one, so replies stay matched to requests.
+ */
+static void request_cancel_locked(upcall_request *req)
+{
+	upcall_session *s = req->session;
+
+	if (req->phase == REQ_INFLIGHT) {
+		s->discard_reply = true;
+		s->discard_type = req->type;
+		if (utimer_armed(&req->timer))
+			ctx_timer_add(req->ctx, &s->timer, req->timer.deadline);
+	}
+	request_abort(req, -ECANCELED);
+}
+
+void request_free(upcall_request *req)
+{
+	upcall_ctx *ctx = req->ctx;
+
+	if (req->destroy)
+		req->destroy(req->userdata);
+	free(req);
+	upcall_ctx_unref(ctx);
+}
+
+/* Lock not held.  Run the callback, then release the library's hold. */
+void request_dispatch(upcall_request *req)
+{
+	upcall_ctx *ctx = req->ctx;
+	bool freeit;
+
+	/* Both are frozen once the request is done. */
+	if (req->cb && !req->silent)
+		req->cb(req, req->status < 0 ? req->status : 0, req->userdata);
+	pthread_mutex_lock(&ctx->lock);
+	req->held = false;
+	freeit = --req->n_ref == 0;
+	pthread_mutex_unlock(&ctx->lock);
+	if (freeit)
+		request_free(req);
+}
+
+UPCALL_EXPORT upcall_request *upcall_request_ref(upcall_request *req)
+{
+	if (!req)
+		return NULL;
+	pthread_mutex_lock(&req->ctx->lock);
+	req->n_ref++;
+	pthread_mutex_unlock(&req->ctx->lock);
+	return req;
+}
+
+UPCALL_EXPORT upcall_request *upcall_request_unref(upcall_request *req)
+{
+	upcall_ctx *ctx;
+	bool freeit;
+
+	if (!req)
+		return NULL;
+	ctx = req->ctx;
+	pthread_mutex_lock(&ctx->lock);
+	freeit = --req->n_ref == 0;
+	if (req->n_ref == 1 && req->held && !req->floating &&
+	    req->phase != REQ_DONE) {
+		req->silent = true;
+		request_cancel_locked(req);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (freeit)
+		request_free(req);
+	return NULL;
+}
+
+UPCALL_EXPORT int upcall_request_cancel(upcall_request *req)
+{
+	int r = 0;
+
+	if (!req)
+		return -EINVAL;
+	pthread_mutex_lock(&req->ctx->lock);
+	if (req->phase == REQ_DONE)
+		r = -EALREADY;
+	else
+		request_cancel_locked(req);
+	pthread_mutex_unlock(&req->ctx->lock);
+	return r;
+}
+
+UPCALL_EXPORT int upcall_request_set_timeout(upcall_request *req,
+					     uint64_t usec)
+{
+	int r;
+
+	if (!req || usec == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&req->ctx->lock);
+	r = req->phase == REQ_DONE ? -EALREADY : request_timeout_arm(req, usec);
+	pthread_mutex_unlock(&req->ctx->lock);
+	return r;
+}
+
+UPCALL_EXPORT int upcall_request_set_destroy_fn(upcall_request *req,
+					       upcall_destroy_fn fn)
+{
+	if (!req)
+		return -EINVAL;
+	pthread_mutex_lock(&req->ctx->lock);
+	req->destroy = fn;
+	pthread_mutex_unlock(&req->ctx->lock);
+	return 0;
+}
+
+UPCALL_EXPORT void *upcall_request_get_userdata(upcall_request *req)
+{
+	return req ? req->userdata : NULL;
+}
+
+UPCALL_EXPORT int upcall_request_get_type(upcall_request *req)
+{
+	return req ? (int)req->type : -EINVAL;
+}
+
+UPCALL_EXPORT int upcall_request_get_status(upcall_request *req)
+{
+	int st;
+
+	if (!req)
+		return -EINVAL;
+	pthread_mutex_lock(&req->ctx->lock);
+	st = req->status;
+	pthread_mutex_unlock(&req->ctx->lock);
+	return st;
+}
+
+/* The answer's fields, once there is one. */
+static int request_answered(upcall_request *req)
+{
+	int st = upcall_request_get_status(req);
+
+	if (st == 0)
+		return -EAGAIN;
+	return st == 1 ? 0 : -ENODATA;
+}
+
+UPCALL_EXPORT int upcall_request_get_result(upcall_request *req, int *result)
+{
+	int r;
+
+	if (!req || !result)
+		return -EINVAL;
+	r = request_answered(req);
+	if (r == 0)
+		*result = req->result;
+	return r;
+}
+
+UPCALL_EXPORT int upcall_request_get_cpu_index(upcall_request *req,
+					       uint32_t *index)
+{
+	int r;
+
+	if (!req || !index)
+		return -EINVAL;
+	if (req->type != UPCALL_MSG_ADD_CPU && req->type != UPCALL_MSG_DEL_CPU)
+		return -ENODATA;
+	r = request_answered(req);
+	if (r == 0)
+		*index = req->cpu_index;
+	return r;
+}
+
+static bool request_done(void *arg)
+{
+	return ((upcall_request *)arg)->phase == REQ_DONE;
+}
+
+UPCALL_EXPORT int upcall_request_wait(upcall_request *req,
+				      uint64_t timeout_usec)
+{
+	if (!req)
+		return -EINVAL;
+	return ctx_drive(req->ctx, request_done, req, timeout_usec);
+}
