@@ -293,7 +293,7 @@ static int ctx_handle_events(upcall_ctx *ctx)
 			drain_fd(ctx->timerfd);
 			ctx->timerfd_armed = UINT64_MAX;
 		} else {
-			session_io(p, ev[i].events);
+			session_io(p);
 		}
 	}
 	return n;

@@ -143,10 +143,28 @@ UPCALL_EXPORT int upcall_devmgr_pci_del(upcall_session *s, uint8_t bus,
 	return pci_submit(s, UPCALL_MSG_DEL_PCI, bus, devfn, cb, userdata, ret);
 }
 
-/*
- * Wait for a request just submitted (r is the submission's result) and
- * turn its outcome into the _sync convention (see upcall.h).
- */
+UPCALL_EXPORT int upcall_devmgr_get_info(upcall_session *s,
+					 upcall_request_fn cb, void *userdata,
+					 upcall_request **ret)
+{
+	if (!s)
+		return -EINVAL;
+	return request_submit(s, UPCALL_MSG_GET_INFO, NULL, 0, 0, cb, userdata,
+			      ret);
+}
+
+/* Wait for a request just submitted: 1 once the guest answered, or -errno. */
+static int sync_wait(upcall_request *req, uint64_t timeout_usec)
+{
+	int r;
+
+	if (timeout_usec)
+		upcall_request_set_timeout(req, timeout_usec);
+	r = upcall_request_wait(req, UINT64_MAX);
+	return r < 0 ? r : upcall_request_get_status(req);
+}
+
+/* Turn a submission's outcome into the _sync convention (see upcall.h). */
 static int sync_finish(int r, upcall_request *req, uint64_t timeout_usec,
 		       int *result, uint32_t *index)
 {
@@ -154,11 +172,7 @@ static int sync_finish(int r, upcall_request *req, uint64_t timeout_usec,
 
 	if (r < 0)
 		return r;
-	if (timeout_usec)
-		upcall_request_set_timeout(req, timeout_usec);
-	r = upcall_request_wait(req, UINT64_MAX);
-	if (r == 0)
-		r = upcall_request_get_status(req);
+	r = sync_wait(req, timeout_usec);
 	if (r == 1) {
 		upcall_request_get_result(req, &res);
 		if (index)
@@ -253,4 +267,23 @@ UPCALL_EXPORT int upcall_devmgr_pci_del_sync(upcall_session *s, uint8_t bus,
 	int r = upcall_devmgr_pci_del(s, bus, devfn, NULL, NULL, &req);
 
 	return sync_finish(r, req, timeout_usec, result, NULL);
+}
+
+UPCALL_EXPORT int upcall_devmgr_get_info_sync(upcall_session *s,
+					      uint64_t timeout_usec,
+					      upcall_info *info)
+{
+	upcall_request *req = NULL;
+	int r;
+
+	if (!info)
+		return -EINVAL;
+	r = upcall_devmgr_get_info(s, NULL, NULL, &req);
+	if (r < 0)
+		return r;
+	r = sync_wait(req, timeout_usec);
+	if (r == 1)
+		r = upcall_request_get_info(req, info);
+	upcall_request_unref(req);
+	return r;
 }

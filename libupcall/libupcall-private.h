@@ -220,7 +220,7 @@ struct upcall_session {
 
 void session_kick(upcall_session *s);
 void session_set_state(upcall_session *s, upcall_session_state st, int err);
-void session_io(upcall_session *s, uint32_t events);
+void session_io(upcall_session *s);
 void session_fail(upcall_session *s, int err);
 void session_unref_locked(upcall_session *s, bool *freeit);
 void session_free(upcall_session *s);
@@ -260,7 +260,8 @@ struct upcall_request {
 
 	int status;			/* 0 pending, 1 answered, <0 error */
 	int32_t result;
-	uint32_t cpu_index;
+	uint32_t reply_size;		/* bytes of reply body kept below */
+	uint8_t reply[sizeof(struct upcall_info_reply)];
 
 	upcall_request_fn cb;
 	void *userdata;
@@ -280,8 +281,14 @@ int request_timeout_arm(upcall_request *req, uint64_t usec);
 void proto_encode(uint8_t msg[UPCALL_MSG_SIZE], uint32_t type,
 		  const void *body, size_t len);
 int proto_check_connect(const uint8_t msg[UPCALL_MSG_SIZE]);
+struct proto_reply {
+	int32_t result;
+	uint32_t body_size;		/* msg_size, <= UPCALL_REPLY_BODY_MAX */
+	const uint8_t *body;		/* inside the message */
+};
+
 int proto_parse_reply(const uint8_t msg[UPCALL_MSG_SIZE], uint32_t type,
-		      int32_t *result, uint32_t *cpu_index);
+		      struct proto_reply *reply);
 int proto_parse_hybrid_line(const char *line);
 
 #endif /* _LIBUPCALL_PRIVATE_H */

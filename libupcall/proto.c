@@ -24,6 +24,20 @@ static void put_le32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
+/* Body size a successful reply of @type must have. */
+static uint32_t proto_reply_min(uint32_t type)
+{
+	switch (type) {
+	case UPCALL_MSG_ADD_CPU:
+	case UPCALL_MSG_DEL_CPU:
+		return sizeof(struct upcall_cpu_reply);
+	case UPCALL_MSG_GET_INFO:
+		return sizeof(struct upcall_info_reply);
+	default:
+		return 0;
+	}
+}
+
 void proto_encode(uint8_t msg[UPCALL_MSG_SIZE], uint32_t type,
 		  const void *body, size_t len)
 {
@@ -53,13 +67,12 @@ int proto_check_connect(const uint8_t msg[UPCALL_MSG_SIZE])
 
 /*
  * A reply must answer @type, carry a body that fits, and a result that is
- * 0 or a negative errno.  The CPU index is read whatever the result, since
- * it says where a partial failure stopped.
+ * 0 or a negative errno.  Whether the body means anything is the caller's
+ * business: a Dragonball guest leaves it stale on failure (msg_size 0).
  */
 int proto_parse_reply(const uint8_t msg[UPCALL_MSG_SIZE], uint32_t type,
-		      int32_t *result, uint32_t *cpu_index)
+		      struct proto_reply *reply)
 {
-	const size_t hdr = sizeof(struct upcall_reply_header);
 	uint32_t size;
 	int32_t res;
 
@@ -74,12 +87,12 @@ int proto_parse_reply(const uint8_t msg[UPCALL_MSG_SIZE], uint32_t type,
 	res = (int32_t)get_le32(msg + offsetof(struct upcall_reply_header, result));
 	if (res > 0 || res < -4095)
 		return -EPROTO;
-	if (type == UPCALL_MSG_ADD_CPU || type == UPCALL_MSG_DEL_CPU) {
-		if (res == 0 && size < sizeof(struct upcall_cpu_reply))
-			return -EPROTO;
-		*cpu_index = get_le32(msg + hdr);
-	}
-	*result = res;
+	/* A success must carry the body its type promises. */
+	if (res == 0 && size < proto_reply_min(type))
+		return -EPROTO;
+	reply->result = res;
+	reply->body_size = size;
+	reply->body = msg + sizeof(struct upcall_reply_header);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  * list; the hold goes once its callback has run.  When the caller drops its
  * last reference before completion, the request is cancelled silently.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ int request_submit(upcall_session *s, uint32_t type, const void *body,
 	req->floating = !ret;
 	req->type = type;
 	req->body_len = (uint32_t)len;
-	memcpy(req->body, body, len);
+	if (len)
+		memcpy(req->body, body, len);
 	req->count = count;
 	req->cb = cb;
 	req->userdata = userdata;
@@ -271,6 +273,14 @@ UPCALL_EXPORT int upcall_request_get_result(upcall_request *req, int *result)
 	return r;
 }
 
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
 UPCALL_EXPORT int upcall_request_get_cpu_index(upcall_request *req,
 					       uint32_t *index)
 {
@@ -281,9 +291,41 @@ UPCALL_EXPORT int upcall_request_get_cpu_index(upcall_request *req,
 	if (req->type != UPCALL_MSG_ADD_CPU && req->type != UPCALL_MSG_DEL_CPU)
 		return -ENODATA;
 	r = request_answered(req);
-	if (r == 0)
-		*index = req->cpu_index;
-	return r;
+	if (r < 0)
+		return r;
+	/* A Dragonball guest sends no index (msg_size 0) when it fails. */
+	if (req->reply_size < sizeof(struct upcall_cpu_reply))
+		return -ENODATA;
+	*index = get_le32(req->reply);
+	return 0;
+}
+
+UPCALL_EXPORT int upcall_request_get_info(upcall_request *req,
+					  upcall_info *info)
+{
+	const struct upcall_info_reply *w;
+	int r;
+
+	if (!req || !info || req->type != UPCALL_MSG_GET_INFO)
+		return -EINVAL;
+	r = request_answered(req);
+	if (r < 0)
+		return r;
+	/* -1 is how a guest without the extension (Dragonball) says "unknown". */
+	if (req->result == -1)
+		return -EOPNOTSUPP;
+	if (req->result < 0)
+		return req->result;
+	w = (const struct upcall_info_reply *)req->reply;
+	memset(info, 0, sizeof(*info));
+	info->version = le32toh(w->version);
+	info->ops = le32toh(w->ops);
+	info->mem_block_size = le64toh(w->mem_block_size);
+	info->cpus_possible = le32toh(w->cpus_possible);
+	info->cpus_present = le32toh(w->cpus_present);
+	info->cpus_online = le32toh(w->cpus_online);
+	info->mem_policy = le32toh(w->mem_policy);
+	return 0;
 }
 
 static bool request_done(void *arg)

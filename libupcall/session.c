@@ -294,10 +294,9 @@ static void session_on_reply(upcall_session *s)
 {
 	upcall_request *req = s->inflight;
 	uint32_t type = req ? req->type : s->discard_type;
-	uint32_t index = 0;
-	int32_t result;
+	struct proto_reply rep;
 
-	if (proto_parse_reply(s->rx, type, &result, &index) < 0) {
+	if (proto_parse_reply(s->rx, type, &rep) < 0) {
 		ulog_err(s->ctx, "session %p: malformed reply to type %u",
 			 (void *)s, type);
 		session_fail(s, -EPROTO);
@@ -308,8 +307,10 @@ static void session_on_reply(upcall_session *s)
 		s->discard_reply = false;
 		ctx_timer_del(s->ctx, &s->timer);
 	} else {
-		req->result = result;
-		req->cpu_index = index;
+		req->result = rep.result;
+		req->reply_size = rep.body_size < sizeof(req->reply) ?
+				  rep.body_size : sizeof(req->reply);
+		memcpy(req->reply, rep.body, req->reply_size);
 		s->inflight = NULL;
 		request_complete(req, 1);
 	}
@@ -398,7 +399,7 @@ static void session_read(upcall_session *s)
  * was closed and replaced in the same batch, so every decision rests on the
  * result of a syscall on the current fd.
  */
-void session_io(upcall_session *s, uint32_t events)
+void session_io(upcall_session *s)
 {
 	int r;
 

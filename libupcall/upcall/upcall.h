@@ -486,12 +486,34 @@ int upcall_request_get_result(upcall_request *req, int *result);
 
 /**
  * @brief The CPU reply index: the first APIC id (x86_64) or CPU (aarch64)
- * not acted on; the count when all succeeded.  Meaningful also when the
- * result is an error.
- * @return 0, -EAGAIN while pending, -ENODATA if there was no answer or the
- *         request is no CPU request.
+ * not acted on; the count when all succeeded.  Also given on failure by
+ * guests that report where they stopped (a Dragonball guest does not).
+ * @return 0, -EAGAIN while pending, -ENODATA if there was no answer, the
+ *         reply carried no index, or the request is no CPU request.
  */
 int upcall_request_get_cpu_index(upcall_request *req, uint32_t *index);
+
+/** @brief What a guest serves, from the GET_INFO extension. */
+typedef struct upcall_info {
+	uint32_t version;	  /**< protocol version, major << 8 | minor */
+	uint32_t ops;		  /**< bit n set: message type n is served */
+	uint64_t mem_block_size;  /**< bytes; 0 without memory hotplug */
+	uint32_t cpus_possible;	  /**< vCPUs the guest can ever have */
+	uint32_t cpus_present;	  /**< vCPUs it knows of */
+	uint32_t cpus_online;	  /**< vCPUs running */
+	uint32_t mem_policy;	  /**< enum upcall_mem_policy of <upcall/wire.h> */
+	uint32_t reserved[8];	  /**< 0; room to grow */
+} upcall_info;
+
+/**
+ * @brief The guest's capabilities, from a completed GET_INFO request.
+ * @param req A request of upcall_devmgr_get_info().
+ * @param info Filled on success.
+ * @return 0, -EOPNOTSUPP if the guest does not know GET_INFO (a Dragonball
+ *         guest), the guest's error, -EAGAIN while pending, -ENODATA if
+ *         there was no answer, -EINVAL.
+ */
+int upcall_request_get_info(upcall_request *req, upcall_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Device manager: asynchronous                                        */
@@ -599,6 +621,17 @@ int upcall_devmgr_pci_del(upcall_session *session, uint8_t bus, uint8_t devfn,
 			  upcall_request_fn cb, void *userdata,
 			  upcall_request **ret);
 
+/**
+ * @brief Ask the guest what it serves (GET_INFO, an upcall extension).
+ * @param session The session.
+ * @param cb Completion callback, or NULL.
+ * @param userdata Passed to @p cb.
+ * @param ret The request handle, or NULL for a floating request.
+ * @return 0 or a negative errno.
+ */
+int upcall_devmgr_get_info(upcall_session *session, upcall_request_fn cb,
+			   void *userdata, upcall_request **ret);
+
 /* ------------------------------------------------------------------ */
 /* Device manager: synchronous helpers                                 */
 /* ------------------------------------------------------------------ */
@@ -682,6 +715,18 @@ int upcall_devmgr_pci_add_sync(upcall_session *session, uint8_t bus,
 int upcall_devmgr_pci_del_sync(upcall_session *session, uint8_t bus,
 			       uint8_t devfn, uint64_t timeout_usec,
 			       int *result);
+
+/**
+ * @brief Query the guest's capabilities and wait.
+ * @param session The session.
+ * @param timeout_usec Wait limit, 0 for the session's request timeout.
+ * @param info Filled on success.
+ * @return 0, -EOPNOTSUPP for a guest without the extension (a Dragonball
+ *         guest: not an error of the session), the guest's error, or a
+ *         transport error.
+ */
+int upcall_devmgr_get_info_sync(upcall_session *session,
+				uint64_t timeout_usec, upcall_info *info);
 
 /**
  * @brief Wait for a request to complete, processing the context on this

@@ -42,6 +42,7 @@ enum upcall_msg_type {
 	UPCALL_MSG_DEL_MMIO	= 6,
 	UPCALL_MSG_ADD_PCI	= 7,
 	UPCALL_MSG_DEL_PCI	= 8,
+	UPCALL_MSG_GET_INFO	= 0x100,	/**< extension: capability query */
 };
 
 /** Header of every message. */
@@ -99,6 +100,33 @@ struct upcall_mem_request {
 	__le32 flags;		/**< UPCALL_MEM_F_* */
 };
 
+/** Protocol version reported by GET_INFO: major << 8 | minor. */
+#define UPCALL_INFO_VERSION		0x0100u
+
+/** GET_INFO memory online policy (the guest's auto_online_blocks). */
+enum upcall_mem_policy {
+	UPCALL_MEM_POLICY_OFFLINE	 = 0,
+	UPCALL_MEM_POLICY_ONLINE	 = 1,
+	UPCALL_MEM_POLICY_ONLINE_KERNEL	 = 2,
+	UPCALL_MEM_POLICY_ONLINE_MOVABLE = 3,
+	UPCALL_MEM_POLICY_UNKNOWN	 = 0xffffffff,
+};
+
+/**
+ * GET_INFO reply body (msg_size 64); the request has no body (msg_size 0).
+ * An extension: a Dragonball guest answers -1 (unknown type).
+ */
+struct upcall_info_reply {
+	__le32 version;		/**< UPCALL_INFO_VERSION */
+	__le32 ops;		/**< bit n set: msg_type n is served (1..8) */
+	__le64 mem_block_size;	/**< bytes; 0 if memory hotplug is off */
+	__le32 cpus_possible;
+	__le32 cpus_present;
+	__le32 cpus_online;
+	__le32 mem_policy;	/**< enum upcall_mem_policy */
+	__le32 reserved[8];	/**< 0 */
+};
+
 /** Start of every reply: the header and the guest's result. */
 struct upcall_reply_header {
 	struct upcall_msg_header hdr;
@@ -134,6 +162,9 @@ UPCALL_WIRE_ASSERT(sizeof(struct upcall_mem_request) == 24, "mem request size");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_mem_request, size) == 8, "mem size offset");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_mem_request, node) == 16, "mem node offset");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_mem_request, flags) == 20, "mem flags offset");
+UPCALL_WIRE_ASSERT(sizeof(struct upcall_info_reply) == 64, "info reply size");
+UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, mem_block_size) == 8, "info block size offset");
+UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, mem_policy) == 28, "info mem_policy offset");
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_reply_header) == 20, "reply header size");
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_msg) == UPCALL_MSG_SIZE, "message size");
 
