@@ -338,20 +338,18 @@ static bool session_read_msg(upcall_session *s)
 
 static void session_read_ready(upcall_session *s)
 {
-	while (s->phase == PHASE_READY) {
-		if (!s->inflight && !s->discard_reply) {
-			uint8_t c;
-			ssize_t n = transport_read(s, &c, 1);
+	if (!s->inflight && !s->discard_reply) {
+		uint8_t c;
+		ssize_t n = transport_read(s, &c, 1);
 
-			/* Nothing was asked: any byte is a broken guest. */
-			if (n != -EAGAIN)
-				session_fail(s, n > 0 ? -EPROTO : (int)n);
-			return;
-		}
-		if (!session_read_msg(s))
-			return;
-		session_on_reply(s);
+		/* Nothing was asked: any byte is a broken guest. */
+		if (n != -EAGAIN)
+			session_fail(s, n > 0 ? -EPROTO : (int)n);
+		return;
 	}
+	/* One reply at most: epoll reports whatever follows it. */
+	if (session_read_msg(s))
+		session_on_reply(s);
 }
 
 static void session_read(upcall_session *s)
@@ -531,7 +529,7 @@ UPCALL_EXPORT int upcall_session_set_reconnect(upcall_session *s, int enable,
 UPCALL_EXPORT int upcall_session_set_apic_version(upcall_session *s,
 						  uint8_t apic_ver)
 {
-	SESSION_SET_ANYTIME(s, true, s->apic_ver = apic_ver);
+	SESSION_SET(s, true, s->apic_ver = apic_ver);
 }
 
 UPCALL_EXPORT int upcall_session_set_state_fn(upcall_session *s,
@@ -559,6 +557,8 @@ UPCALL_EXPORT upcall_ctx *upcall_session_get_ctx(upcall_session *s)
 static int session_open(upcall_session *s, enum transport_kind kind,
 			char *path, uint32_t cid, int fd)
 {
+	int r;
+
 	pthread_mutex_lock(&s->ctx->lock);
 	if (s->phase != PHASE_IDLE) {
 		pthread_mutex_unlock(&s->ctx->lock);
@@ -571,8 +571,10 @@ static int session_open(upcall_session *s, enum transport_kind kind,
 	s->fd = fd;
 	session_set_state(s, UPCALL_SESSION_CONNECTING, 0);
 	session_start_connect(s);
+	/* Closed already (no reconnect possible): say why now, not later. */
+	r = s->phase == PHASE_CLOSED ? s->last_error : 0;
 	pthread_mutex_unlock(&s->ctx->lock);
-	return 0;
+	return r;
 }
 
 UPCALL_EXPORT int upcall_session_open_unix(upcall_session *s, const char *path)

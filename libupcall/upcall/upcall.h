@@ -315,7 +315,8 @@ int upcall_session_set_reconnect(upcall_session *session, int enable,
 
 /**
  * @brief APIC version sent with x86_64 CPU requests.  Default 0x14.
- * @return 0 or -EINVAL.
+ * Only before the session is opened.
+ * @return 0, -EINVAL, or -EBUSY once opened.
  */
 int upcall_session_set_apic_version(upcall_session *session, uint8_t apic_ver);
 
@@ -344,7 +345,9 @@ void *upcall_session_get_userdata(upcall_session *session);
 /**
  * @brief Open on a hybrid-vsock Unix socket (Firecracker, Cloud Hypervisor,
  * Dragonball): connect, send `CONNECT <port>\n`, expect `OK ...`.
- * Connecting continues asynchronously.
+ * Connecting continues asynchronously; a failed attempt is retried as the
+ * reconnect policy says, or, with reconnect disabled, closes the session
+ * (an attempt that fails at once is then returned here).
  * @param session A session never opened.
  * @param path The VMM's vsock socket path.
  * @return 0, -EINVAL, -ENAMETOOLONG, -EBUSY if already opened, -ENOMEM.
@@ -365,7 +368,9 @@ int upcall_session_open_vsock(upcall_session *session, uint32_t cid);
  * but -EINVAL or -EBUSY).  No text handshake; no reconnect.
  * @param session A session never opened.
  * @param fd A connected SOCK_STREAM socket.
- * @return 0, -EINVAL, -EBUSY, or an error of fcntl(2).
+ * @return 0, -EINVAL, -EBUSY, or why the fd cannot be used (an error of
+ *         fcntl(2) or epoll_ctl(2), e.g. -EPERM for a regular file); the
+ *         session is then CLOSED.
  */
 int upcall_session_open_fd(upcall_session *session, int fd);
 
@@ -523,7 +528,10 @@ int upcall_request_get_info(upcall_request *req, upcall_info *info);
  * Each call queues one request on the session and returns at once.  The
  * session keeps one request in flight per connection, as the protocol
  * demands, and sends the rest in order.  Requests submitted while the
- * session is connecting wait for it (their timeout runs).  @p cb may be
+ * session is connecting wait for it (their timeout runs).  When a ready
+ * connection drops (a guest reboot), every pending request fails with
+ * -ECONNRESET, the unsent ones too: they were meant for the guest as it
+ * was, and the caller decides what to ask of the new one.  @p cb may be
  * NULL.  With @p ret NULL the request is floating: owned by the session,
  * it cannot be cancelled and is freed after its callback.  Returns 0,
  * -EINVAL for bad arguments, -ENOTCONN on a closed session, -ENOMEM.

@@ -1,0 +1,1124 @@
+// SPDX-License-Identifier: MIT
+/*
+ * upcall: hot-plug vCPUs, memory and devices into a running guest from the
+ * command line, through libupcall's public API only.
+ *
+ * Everything on the command line is checked before the guest is contacted,
+ * so a typo never reaches it.  One deadline (--timeout) bounds the whole
+ * run: the session reconnects while the guest's server is not listening
+ * yet, and the request's timeout, counted from its submission, ends it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <upcall/upcall.h>
+#include <upcall/wire.h>
+
+#define UNUSED __attribute__((unused))
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+enum {
+	EXIT_REFUSED = 1,	/* the guest answered with an error */
+	EXIT_USAGE = 2,		/* the command line is wrong */
+	EXIT_TRANSPORT = 3,	/* no answer: transport, protocol, timeout */
+};
+
+#define DEFAULT_TIMEOUT_MS	10000u
+#define MAX_TIMEOUT_MS		UINT32_MAX	/* 49 days */
+/* Per connection attempt; the overall deadline still applies. */
+#define ATTEMPT_TIMEOUT_USEC	(5 * 1000000ull)
+/* A CLI wants to notice a guest that comes up soon after it starts. */
+#define BACKOFF_MIN_USEC	(50 * 1000ull)
+#define BACKOFF_MAX_USEC	(500 * 1000ull)
+
+enum transport { T_NONE, T_SOCKET, T_VSOCK, T_FD };
+
+struct options {
+	enum transport transport;
+	const char *path;
+	uint32_t cid;
+	int fd;
+	uint32_t port;
+	bool port_set;
+	uint32_t vsock_port;
+	bool vsock_port_set;
+	upcall_arch arch;
+	uint64_t timeout_ms;
+	uint8_t apic_ver;
+	bool apic_set;
+	bool verbose;
+};
+
+struct command;
+
+/* A command and its checked arguments. */
+struct call {
+	const struct command *cmd;
+	upcall_arch arch;
+	uint8_t ids[UPCALL_CPU_MAX_COUNT];
+	size_t n;			/* APIC ids (x86_64) or vCPU count */
+	uint64_t addr;			/* BASE or ADDR */
+	uint64_t size;
+	uint32_t irq;
+	uint32_t node;
+	uint32_t flags;
+	uint8_t bus;
+	uint8_t devfn;
+};
+
+struct command {
+	const char *name;
+	int (*parse)(struct call *c, int argc, char **argv);
+	int (*submit)(upcall_session *s, const struct call *c,
+		      uint64_t timeout_usec, int *result, uint32_t *index);
+	bool cpu;
+	bool prints;		/* prints its own result on success */
+};
+
+/* What the session went through, from its state callback. */
+struct session_watch {
+	bool ready;		/* it reached READY at least once */
+	int last_error;		/* why the last attempt failed */
+	int fatal;		/* a failure retrying cannot cure */
+};
+
+static const char usage_text[] =
+"Usage: upcall (--socket PATH | --vsock CID[:PORT] | --fd N) [--arch ARCH]\n"
+"              [--timeout MS] [--port PORT] [--apic-version V] [-v]\n"
+"              COMMAND ARGS...\n"
+"       upcall --help | --version\n"
+"\n"
+"Transport (exactly one):\n"
+"  --socket PATH        the VMM's hybrid vsock Unix socket (CONNECT <port>)\n"
+"  --vsock CID[:PORT]   AF_VSOCK: the guest's context id (and port)\n"
+"  --fd N               an inherited, connected stream socket (taken over)\n"
+"\n"
+"Options:\n"
+"  --arch ARCH          the guest's wire format: x86_64 or aarch64\n"
+"                       (default: the host's)\n"
+"  --timeout MS         limit for the whole command, connecting included\n"
+"                       (default 10000)\n"
+"  --port PORT          the guest server's port (default 219)\n"
+"  --apic-version V     APIC version of new x86_64 vCPUs (default 0x14)\n"
+"  -v, --verbose        print the library's debug messages on stderr\n"
+"  -h, --help           print this help and exit\n"
+"  -V, --version        print the version and exit\n"
+"\n"
+"Commands:\n"
+"  cpu-add APIC_ID...   hot-add vCPUs (aarch64: cpu-add COUNT)\n"
+"  cpu-del APIC_ID...   hot-remove vCPUs (aarch64: cpu-del COUNT)\n"
+"  mmio-add BASE SIZE IRQ\n"
+"                       add a virtio-mmio device\n"
+"  mmio-del BASE SIZE IRQ\n"
+"                       remove a virtio-mmio device\n"
+"  mem-add ADDR SIZE [--node N] [--movable]\n"
+"                       add guest memory\n"
+"  mem-del ADDR SIZE    remove guest memory\n"
+"  pci-add BUS DEVFN    add a PCI device (DEVFN may be SLOT.FN, e.g. 1f.7)\n"
+"  pci-del BUS DEVFN    remove a PCI device\n"
+"  info                 what the guest serves, its vCPU counts and memory\n"
+"                       block size (an upcall extension)\n"
+"\n"
+"Numbers are decimal or 0x hex; ADDR, BASE and SIZE take a K, M, G or T\n"
+"suffix (powers of 1024).\n"
+"\n"
+"Exit status: 0 done, 1 the guest refused, 2 usage error,\n"
+"3 transport, protocol or timeout error.\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+/* Say why the command line is wrong; the caller prints the usage. */
+__attribute__((format(printf, 1, 2)))
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("upcall: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Numbers                                                             */
+/* ------------------------------------------------------------------ */
+
+static unsigned int suffix_shift(char c)
+{
+	switch (c) {
+	case 'K': case 'k':
+		return 10;
+	case 'M': case 'm':
+		return 20;
+	case 'G': case 'g':
+		return 30;
+	case 'T': case 't':
+		return 40;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The whole of @s as decimal or 0x hex, optionally with a binary size
+ * suffix: 0, -EINVAL for no number, -ERANGE for one above @max.
+ */
+static int parse_u64(const char *s, uint64_t max, bool suffix, uint64_t *ret)
+{
+	const char *p = s;
+	unsigned int shift = 0;
+	int base = 10;
+	uint64_t v;
+	char *end;
+
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+		/* strtoull would take a second prefix: "0x0x1". */
+		if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+			return -EINVAL;
+	}
+	/* No sign, no blanks: strtoull would skip or wrap them. */
+	if (base == 16 ? !isxdigit((unsigned char)*p) :
+			 !isdigit((unsigned char)*p))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(p, &end, base);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno)
+		return -EINVAL;
+	if (suffix && *end) {
+		shift = suffix_shift(*end);
+		if (shift)
+			end++;
+	}
+	if (*end)
+		return -EINVAL;
+	if (shift && v > UINT64_MAX >> shift)
+		return -ERANGE;
+	v <<= shift;
+	if (v > max)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+/* Parse a named number, explaining any failure. */
+static int get_num(const char *what, const char *s, uint64_t min,
+		   uint64_t max, bool suffix, uint64_t *ret)
+{
+	int r = parse_u64(s, max, suffix, ret);
+
+	if (r == -EINVAL)
+		return bad("%s '%s' is not a number", what, s);
+	if (r < 0 && max == UINT64_MAX)
+		return bad("%s '%s' does not fit in 64 bits", what, s);
+	if (r < 0 || *ret < min)
+		return bad("%s '%s' is out of range (%" PRIu64 "..%" PRIu64 ")",
+			   what, s, min, max);
+	return 0;
+}
+
+static int get_u32(const char *what, const char *s, uint64_t min,
+		   uint64_t max, uint32_t *ret)
+{
+	uint64_t v;
+
+	if (get_num(what, s, min, max, false, &v) < 0)
+		return -1;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static int get_u8(const char *what, const char *s, uint8_t *ret)
+{
+	uint64_t v;
+
+	if (get_num(what, s, 0, UINT8_MAX, false, &v) < 0)
+		return -1;
+	*ret = (uint8_t)v;
+	return 0;
+}
+
+/* A hex number of at most @maxlen digits, as lspci writes slots. */
+static int parse_hex_field(const char *s, size_t len, size_t maxlen,
+			   unsigned int *ret)
+{
+	unsigned int v = 0;
+	size_t i;
+
+	if (len == 0 || len > maxlen)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!isxdigit((unsigned char)c))
+			return -EINVAL;
+		v = v * 16 + (unsigned int)(isdigit((unsigned char)c) ?
+					    c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	*ret = v;
+	return 0;
+}
+
+/* DEVFN: a number 0..255, or SLOT.FN with a hex slot 0..1f and FN 0..7. */
+static int get_devfn(const char *s, uint8_t *ret)
+{
+	const char *dot = strchr(s, '.');
+	const char *slot = s;
+	unsigned int sl, fn;
+
+	if (!dot)
+		return get_u8("DEVFN", s, ret);
+	if (slot[0] == '0' && (slot[1] == 'x' || slot[1] == 'X'))
+		slot += 2;
+	if (slot > dot ||
+	    parse_hex_field(slot, (size_t)(dot - slot), 2, &sl) < 0 ||
+	    parse_hex_field(dot + 1, strlen(dot + 1), 1, &fn) < 0)
+		return bad("DEVFN '%s' is not a number or SLOT.FN", s);
+	if (sl > 0x1f || fn > 7)
+		return bad("DEVFN '%s' is out of range (slot 0..1f, function 0..7)",
+			   s);
+	*ret = (uint8_t)(sl << 3 | fn);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Options belong before the command; only mem-add takes its own. */
+static bool looks_like_option(const char *s)
+{
+	return s[0] == '-' && s[1] && !isdigit((unsigned char)s[1]);
+}
+
+static bool is_global_option(const char *s)
+{
+	static const char *const names[] = {
+		"--socket", "--vsock", "--fd", "--arch", "--timeout", "--port",
+		"--apic-version", "--verbose", "-v", "--help", "-h",
+		"--version", "-V",
+	};
+	size_t i, len = strcspn(s, "=");
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len && !strncmp(names[i], s, len))
+			return true;
+	return false;
+}
+
+static int check_no_options(const struct call *c, int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (!looks_like_option(argv[i]))
+			continue;
+		if (is_global_option(argv[i]))
+			return bad("%s: option '%s' must come before the command",
+				   c->cmd->name, argv[i]);
+		return bad("%s: unknown option '%s'", c->cmd->name, argv[i]);
+	}
+	return 0;
+}
+
+static int check_argc(const struct call *c, int argc, int want,
+		      const char *args)
+{
+	if (argc < want)
+		return bad("%s: missing arguments (%s %s)", c->cmd->name,
+			   c->cmd->name, args);
+	if (argc > want)
+		return bad("%s: too many arguments (%s %s)", c->cmd->name,
+			   c->cmd->name, args);
+	return 0;
+}
+
+static int parse_cpu(struct call *c, int argc, char **argv)
+{
+	bool seen[256] = { false };
+	uint64_t v;
+	int i;
+
+	if (check_no_options(c, argc, argv) < 0)
+		return -1;
+	if (c->arch == UPCALL_ARCH_AARCH64) {
+		if (check_argc(c, argc, 1, "COUNT") < 0 ||
+		    get_num("COUNT", argv[0], 1, UPCALL_CPU_MAX_COUNT, false,
+			    &v) < 0)
+			return -1;
+		c->n = (size_t)v;
+		return 0;
+	}
+	if (argc == 0)
+		return bad("%s: missing arguments (%s APIC_ID...)",
+			   c->cmd->name, c->cmd->name);
+	if (argc > (int)UPCALL_CPU_MAX_COUNT)
+		return bad("%s: too many APIC ids (at most %u)", c->cmd->name,
+			   UPCALL_CPU_MAX_COUNT);
+	for (i = 0; i < argc; i++) {
+		if (get_num("APIC id", argv[i], 0, UINT8_MAX, false, &v) < 0)
+			return -1;
+		if (seen[v])
+			return bad("%s: APIC id %" PRIu64 " given twice",
+				   c->cmd->name, v);
+		seen[v] = true;
+		c->ids[i] = (uint8_t)v;
+	}
+	c->n = (size_t)argc;
+	return 0;
+}
+
+/* ADDR/BASE and SIZE: size > 0 and the range must not wrap. */
+static int parse_range(struct call *c, const char *addr_name, char **argv)
+{
+	if (get_num(addr_name, argv[0], 0, UINT64_MAX, true, &c->addr) < 0 ||
+	    get_num("SIZE", argv[1], 1, UINT64_MAX, true, &c->size) < 0)
+		return -1;
+	if (c->addr > UINT64_MAX - (c->size - 1))
+		return bad("%s: %s + SIZE is beyond the 64-bit address space",
+			   c->cmd->name, addr_name);
+	return 0;
+}
+
+static int parse_mmio(struct call *c, int argc, char **argv)
+{
+	if (check_no_options(c, argc, argv) < 0 ||
+	    check_argc(c, argc, 3, "BASE SIZE IRQ") < 0 ||
+	    parse_range(c, "BASE", argv) < 0)
+		return -1;
+	return get_u32("IRQ", argv[2], 0, UINT32_MAX, &c->irq);
+}
+
+static int parse_mem_del(struct call *c, int argc, char **argv)
+{
+	if (check_no_options(c, argc, argv) < 0 ||
+	    check_argc(c, argc, 2, "ADDR SIZE") < 0)
+		return -1;
+	return parse_range(c, "ADDR", argv);
+}
+
+#define MEM_ADD_SYNOPSIS "mem-add ADDR SIZE [--node N] [--movable]"
+
+/* mem-add's own options may sit anywhere after the command. */
+static int parse_mem_add(struct call *c, int argc, char **argv)
+{
+	char *pos[2];
+	bool dashdash = false;
+	int i, n = 0;
+
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!dashdash && !strcmp(a, "--")) {
+			dashdash = true;
+		} else if (!dashdash && !strcmp(a, "--movable")) {
+			c->flags |= UPCALL_MEM_F_MOVABLE;
+		} else if (!dashdash && !strcmp(a, "--node")) {
+			if (++i == argc)
+				return bad("mem-add: option '--node' requires an argument");
+			if (get_u32("NODE", argv[i], 0, UINT32_MAX,
+				    &c->node) < 0)
+				return -1;
+		} else if (!dashdash && !strncmp(a, "--node=", 7)) {
+			if (get_u32("NODE", a + 7, 0, UINT32_MAX, &c->node) < 0)
+				return -1;
+		} else if (!dashdash && looks_like_option(a)) {
+			return check_no_options(c, 1, argv + i);
+		} else if (n == 2) {
+			return bad("mem-add: too many arguments (%s)",
+				   MEM_ADD_SYNOPSIS);
+		} else {
+			pos[n++] = argv[i];
+		}
+	}
+	if (n < 2)
+		return bad("mem-add: missing arguments (%s)", MEM_ADD_SYNOPSIS);
+	return parse_range(c, "ADDR", pos);
+}
+
+static int parse_pci(struct call *c, int argc, char **argv)
+{
+	if (check_no_options(c, argc, argv) < 0 ||
+	    check_argc(c, argc, 2, "BUS DEVFN") < 0 ||
+	    get_u8("BUS", argv[0], &c->bus) < 0)
+		return -1;
+	return get_devfn(argv[1], &c->devfn);
+}
+
+static int parse_info(struct call *c, int argc, char **argv)
+{
+	if (check_no_options(c, argc, argv) < 0 ||
+	    check_argc(c, argc, 0, "") < 0)
+		return -1;
+	return 0;
+}
+
+static const uint8_t *cpu_ids(const struct call *c)
+{
+	return c->arch == UPCALL_ARCH_AARCH64 ? NULL : c->ids;
+}
+
+static int submit_cpu_add(upcall_session *s, const struct call *c,
+			  uint64_t t, int *result, uint32_t *index)
+{
+	return upcall_devmgr_cpu_add_sync(s, cpu_ids(c), c->n, t, result,
+					  index);
+}
+
+static int submit_cpu_del(upcall_session *s, const struct call *c,
+			  uint64_t t, int *result, uint32_t *index)
+{
+	return upcall_devmgr_cpu_del_sync(s, cpu_ids(c), c->n, t, result,
+					  index);
+}
+
+static int submit_mmio_add(upcall_session *s, const struct call *c,
+			   uint64_t t, int *result, UNUSED uint32_t *index)
+{
+	return upcall_devmgr_mmio_add_sync(s, c->addr, c->size, c->irq, t,
+					   result);
+}
+
+static int submit_mmio_del(upcall_session *s, const struct call *c,
+			   uint64_t t, int *result, UNUSED uint32_t *index)
+{
+	return upcall_devmgr_mmio_del_sync(s, c->addr, c->size, c->irq, t,
+					   result);
+}
+
+static int submit_mem_add(upcall_session *s, const struct call *c,
+			  uint64_t t, int *result, UNUSED uint32_t *index)
+{
+	return upcall_devmgr_mem_add_sync(s, c->addr, c->size, c->node,
+					  c->flags, t, result);
+}
+
+static int submit_mem_del(upcall_session *s, const struct call *c,
+			  uint64_t t, int *result, UNUSED uint32_t *index)
+{
+	return upcall_devmgr_mem_del_sync(s, c->addr, c->size, t, result);
+}
+
+static int submit_pci_add(upcall_session *s, const struct call *c,
+			  uint64_t t, int *result, UNUSED uint32_t *index)
+{
+	return upcall_devmgr_pci_add_sync(s, c->bus, c->devfn, t, result);
+}
+
+static int submit_pci_del(upcall_session *s, const struct call *c,
+			  uint64_t t, int *result, UNUSED uint32_t *index)
+{
+	return upcall_devmgr_pci_del_sync(s, c->bus, c->devfn, t, result);
+}
+
+static const char *const op_names[] = {
+	[UPCALL_MSG_ADD_CPU] = "cpu-add",   [UPCALL_MSG_DEL_CPU] = "cpu-del",
+	[UPCALL_MSG_ADD_MEM] = "mem-add",   [UPCALL_MSG_DEL_MEM] = "mem-del",
+	[UPCALL_MSG_ADD_MMIO] = "mmio-add", [UPCALL_MSG_DEL_MMIO] = "mmio-del",
+	[UPCALL_MSG_ADD_PCI] = "pci-add",   [UPCALL_MSG_DEL_PCI] = "pci-del",
+};
+
+static const char *mem_policy_name(uint32_t p)
+{
+	switch (p) {
+	case UPCALL_MEM_POLICY_OFFLINE:
+		return "offline";
+	case UPCALL_MEM_POLICY_ONLINE:
+		return "online";
+	case UPCALL_MEM_POLICY_ONLINE_KERNEL:
+		return "online_kernel";
+	case UPCALL_MEM_POLICY_ONLINE_MOVABLE:
+		return "online_movable";
+	default:
+		return "unknown";
+	}
+}
+
+static void print_info(const upcall_info *info)
+{
+	unsigned int t;
+
+	printf("version: %u.%u\n", info->version >> 8, info->version & 0xff);
+	fputs("operations:", stdout);
+	for (t = UPCALL_MSG_ADD_CPU; t <= UPCALL_MSG_DEL_PCI; t++)
+		if (info->ops & (1u << t))
+			printf(" %s", op_names[t]);
+	printf("\ncpus: possible %" PRIu32 ", present %" PRIu32
+	       ", online %" PRIu32 "\n", info->cpus_possible,
+	       info->cpus_present, info->cpus_online);
+	printf("memory block size: 0x%" PRIx64 "\n", info->mem_block_size);
+	printf("memory online policy: %s\n", mem_policy_name(info->mem_policy));
+}
+
+/*
+ * The async path, so that a guest's error (exit 1) stays apart from the
+ * transport's (exit 3); a guest without GET_INFO is no error at all.
+ */
+static int submit_info(upcall_session *s, UNUSED const struct call *c,
+		       uint64_t t, int *result, UNUSED uint32_t *index)
+{
+	upcall_request *req = NULL;
+	upcall_info info;
+	int r;
+
+	r = upcall_devmgr_get_info(s, NULL, NULL, &req);
+	if (r < 0)
+		return r;
+	upcall_request_set_timeout(req, t);
+	r = upcall_request_wait(req, UINT64_MAX);
+	if (r == 0)
+		r = upcall_request_get_status(req);
+	if (r == 1) {
+		r = upcall_request_get_info(req, &info);
+		if (r == 0)
+			print_info(&info);
+		else if (r == -EOPNOTSUPP)
+			puts("info: not supported by this guest (no GET_INFO; a Dragonball guest?)");
+		else
+			*result = r;
+		r = 0;
+	}
+	upcall_request_unref(req);
+	return r;
+}
+
+static const struct command commands[] = {
+	{ "cpu-add", parse_cpu, submit_cpu_add, true, false },
+	{ "cpu-del", parse_cpu, submit_cpu_del, true, false },
+	{ "mmio-add", parse_mmio, submit_mmio_add, false, false },
+	{ "mmio-del", parse_mmio, submit_mmio_del, false, false },
+	{ "mem-add", parse_mem_add, submit_mem_add, false, false },
+	{ "mem-del", parse_mem_del, submit_mem_del, false, false },
+	{ "pci-add", parse_pci, submit_pci_add, false, false },
+	{ "pci-del", parse_pci, submit_pci_del, false, false },
+	{ "info", parse_info, submit_info, false, true },
+};
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+enum {
+	OPT_SOCKET = 0x100,
+	OPT_VSOCK,
+	OPT_FD,
+	OPT_ARCH,
+	OPT_TIMEOUT,
+	OPT_PORT,
+	OPT_APIC_VERSION,
+};
+
+static const struct option long_options[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "fd", required_argument, NULL, OPT_FD },
+	{ "arch", required_argument, NULL, OPT_ARCH },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "apic-version", required_argument, NULL, OPT_APIC_VERSION },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *transport_name(enum transport t)
+{
+	switch (t) {
+	case T_SOCKET:
+		return "--socket";
+	case T_VSOCK:
+		return "--vsock";
+	case T_FD:
+		return "--fd";
+	default:
+		return "";
+	}
+}
+
+static int set_transport(struct options *o, enum transport t)
+{
+	if (o->transport == t)
+		return bad("%s given twice", transport_name(t));
+	if (o->transport != T_NONE)
+		return bad("%s and %s are exclusive",
+			   transport_name(o->transport), transport_name(t));
+	o->transport = t;
+	return 0;
+}
+
+/* Ports 0 and VMADDR_PORT_ANY name no listener. */
+static int get_port(const char *s, uint32_t *ret)
+{
+	return get_u32("PORT", s, 1, UINT32_MAX - 1, ret);
+}
+
+/* CID[:PORT]; VMADDR_CID_ANY is no guest. */
+static int parse_vsock(struct options *o, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+	char cid[32];
+	size_t len = colon ? (size_t)(colon - arg) : strlen(arg);
+
+	if (len >= sizeof(cid))
+		return bad("CID '%.*s' is not a number", (int)len, arg);
+	memcpy(cid, arg, len);
+	cid[len] = '\0';
+	if (get_u32("CID", cid, 0, UINT32_MAX - 1, &o->cid) < 0)
+		return -1;
+	if (!colon)
+		return 0;
+	o->vsock_port_set = true;
+	return get_port(colon + 1, &o->vsock_port);
+}
+
+static int parse_arch(struct options *o, const char *arg)
+{
+	if (!strcmp(arg, "x86_64"))
+		o->arch = UPCALL_ARCH_X86_64;
+	else if (!strcmp(arg, "aarch64") || !strcmp(arg, "arm64"))
+		o->arch = UPCALL_ARCH_AARCH64;
+	else
+		return bad("unknown architecture '%s' (x86_64 or aarch64)", arg);
+	return 0;
+}
+
+static int parse_fd(struct options *o, const char *arg)
+{
+	uint32_t fd;
+
+	if (get_u32("fd", arg, 0, INT_MAX, &fd) < 0)
+		return -1;
+	o->fd = (int)fd;
+	return 0;
+}
+
+static int parse_one_option(struct options *o, int opt, const char *arg)
+{
+	uint32_t v;
+
+	switch (opt) {
+	case OPT_SOCKET:
+		if (set_transport(o, T_SOCKET) < 0)
+			return -1;
+		if (!*arg)
+			return bad("--socket needs a path");
+		o->path = arg;
+		return 0;
+	case OPT_VSOCK:
+		if (set_transport(o, T_VSOCK) < 0)
+			return -1;
+		return parse_vsock(o, arg);
+	case OPT_FD:
+		if (set_transport(o, T_FD) < 0)
+			return -1;
+		return parse_fd(o, arg);
+	case OPT_ARCH:
+		return parse_arch(o, arg);
+	case OPT_TIMEOUT:
+		return get_num("timeout", arg, 1, MAX_TIMEOUT_MS, false,
+			       &o->timeout_ms);
+	case OPT_PORT:
+		o->port_set = true;
+		return get_port(arg, &o->port);
+	case OPT_APIC_VERSION:
+		if (get_u32("APIC version", arg, 0, UINT8_MAX, &v) < 0)
+			return -1;
+		o->apic_ver = (uint8_t)v;
+		o->apic_set = true;
+		return 0;
+	case 'v':
+		o->verbose = true;
+		return 0;
+	default:
+		return bad("internal error: option %d", opt);
+	}
+}
+
+/* @elem is the argv element getopt_long() stumbled on. */
+static int getopt_failure(int opt, const char *elem)
+{
+	bool is_long = !strncmp(elem, "--", 2);
+	size_t len = strcspn(elem, "=");
+
+	if (opt == ':' && is_long)
+		return bad("option '%.*s' requires an argument", (int)len, elem);
+	if (opt == ':')
+		return bad("option '-%c' requires an argument", optopt);
+	if (is_long && optopt)
+		return bad("option '%.*s' takes no argument", (int)len, elem);
+	if (is_long)
+		return bad("unknown or ambiguous option '%s'", elem);
+	return bad("unknown option '-%c'", optopt);
+}
+
+/* The port has two spellings; they must agree. */
+static int resolve_port(struct options *o)
+{
+	if (!o->vsock_port_set)
+		return 0;
+	if (o->port_set && o->port != o->vsock_port)
+		return bad("--port %" PRIu32 " contradicts --vsock CID:%" PRIu32,
+			   o->port, o->vsock_port);
+	o->port = o->vsock_port;
+	o->port_set = true;
+	return 0;
+}
+
+enum parse_outcome { PARSE_RUN, PARSE_HELP, PARSE_VERSION, PARSE_USAGE };
+
+static enum parse_outcome parse_options(int argc, char **argv,
+					struct options *o, struct call *c)
+{
+	const struct command *cmd;
+	int opt, elem;
+
+	/* execve() allows an empty argv; getopt_long() need not. */
+	if (argc < 1) {
+		bad("no command given");
+		return PARSE_USAGE;
+	}
+	opterr = 0;
+	/* optind names the element getopt_long() is about to work on. */
+	for (elem = optind;
+	     (opt = getopt_long(argc, argv, "+:hvV", long_options, NULL)) != -1;
+	     elem = optind) {
+		if (opt == 'h')
+			return PARSE_HELP;
+		if (opt == 'V')
+			return PARSE_VERSION;
+		if (opt == '?' || opt == ':') {
+			getopt_failure(opt, argv[elem]);
+			return PARSE_USAGE;
+		}
+		if (parse_one_option(o, opt, optarg) < 0)
+			return PARSE_USAGE;
+	}
+	if (optind >= argc) {
+		bad("no command given");
+		return PARSE_USAGE;
+	}
+	cmd = find_command(argv[optind]);
+	if (!cmd) {
+		bad("unknown command '%s'", argv[optind]);
+		return PARSE_USAGE;
+	}
+	if (o->transport == T_NONE) {
+		bad("no transport given (--socket, --vsock or --fd)");
+		return PARSE_USAGE;
+	}
+	if (resolve_port(o) < 0)
+		return PARSE_USAGE;
+	c->cmd = cmd;
+	c->arch = o->arch;
+	optind++;
+	if (cmd->parse(c, argc - optind, argv + optind) < 0)
+		return PARSE_USAGE;
+	return PARSE_RUN;
+}
+
+/* ------------------------------------------------------------------ */
+/* Running                                                             */
+/* ------------------------------------------------------------------ */
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Time to @deadline, at least 1 us (0 means "default" to libupcall). */
+static uint64_t remaining(uint64_t deadline)
+{
+	uint64_t now = mono_usec();
+
+	return now + 1 >= deadline ? 1 : deadline - now;
+}
+
+__attribute__((format(printf, 6, 0)))
+static void log_stderr(UNUSED upcall_ctx *ctx, UNUSED int priority,
+		       UNUSED const char *file, UNUSED int line,
+		       const char *fn, const char *format, va_list args,
+		       UNUSED void *userdata)
+{
+	fprintf(stderr, "upcall: libupcall: %s: ", fn);
+	vfprintf(stderr, format, args);
+	fputc('\n', stderr);
+}
+
+/*
+ * Worth retrying until the deadline: the VMM's socket or the guest's server
+ * may simply not be there yet.  A guest that answers but breaks the
+ * protocol, or a host that cannot do the transport at all, will not change.
+ */
+static bool connect_error_is_fatal(int err)
+{
+	switch (-err) {
+	case EPROTO:
+	case EACCES:
+	case EPERM:
+	case EAFNOSUPPORT:
+	case EPROTONOSUPPORT:
+	case ESOCKTNOSUPPORT:
+	case ENOTSOCK:
+	case EINVAL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void on_state(upcall_session *s, upcall_session_state state,
+		     int error, void *userdata)
+{
+	struct session_watch *w = userdata;
+
+	if (state == UPCALL_SESSION_READY) {
+		w->ready = true;
+		w->last_error = 0;
+		return;
+	}
+	if (!error || (state != UPCALL_SESSION_RECONNECTING &&
+		       state != UPCALL_SESSION_CLOSED))
+		return;
+	w->last_error = error;
+	if (w->fatal || !connect_error_is_fatal(error))
+		return;
+	/* Fails the pending request with -ESHUTDOWN; w->fatal says why. */
+	w->fatal = error;
+	upcall_session_close(s);
+}
+
+static void print_error(const char *cmd, const char *what, int err)
+{
+	const char *name = upcall_errno_name(err);
+
+	if (name)
+		fprintf(stderr, "upcall: %s: %s%s: %s", cmd, what, name,
+			upcall_strerror(err));
+	else
+		fprintf(stderr, "upcall: %s: %s%d: %s", cmd, what, err,
+			upcall_strerror(err));
+}
+
+static int report_transport(const struct call *c,
+			    const struct session_watch *w, int err)
+{
+	const char *name;
+
+	print_error(c->cmd->name, "", err);
+	if (err == -ETIMEDOUT && !w->ready) {
+		fputs(" (never connected", stderr);
+		if (w->last_error) {
+			name = upcall_errno_name(w->last_error);
+			fprintf(stderr, "; last error: %s: %s",
+				name ? name : "?",
+				upcall_strerror(w->last_error));
+		}
+		fputc(')', stderr);
+	}
+	fputc('\n', stderr);
+	return EXIT_TRANSPORT;
+}
+
+static int report_refusal(const struct call *c, int result, uint32_t index,
+			  bool have_index)
+{
+	print_error(c->cmd->name, "guest refused: ", result);
+	if (have_index && c->arch == UPCALL_ARCH_X86_64 && index < c->n)
+		fprintf(stderr, " (at index %" PRIu32 ", APIC id %u)", index,
+			c->ids[index]);
+	else if (have_index)
+		fprintf(stderr, " (at index %" PRIu32 ")", index);
+	else if (result == -1 && (c->cmd->submit == submit_mem_add ||
+				  c->cmd->submit == submit_mem_del))
+		fputs(" (the guest may not support memory hot-plug)", stderr);
+	fputc('\n', stderr);
+	return EXIT_REFUSED;
+}
+
+static int report_success(const struct call *c, uint32_t index,
+			  bool have_index)
+{
+	if (c->cmd->prints)
+		return EXIT_SUCCESS;
+	if (have_index)
+		printf("%s: done (index %" PRIu32 ")\n", c->cmd->name, index);
+	else
+		printf("%s: done\n", c->cmd->name);
+	return EXIT_SUCCESS;
+}
+
+static int configure_session(upcall_session *s, const struct options *o,
+			     uint64_t deadline, struct session_watch *w)
+{
+	uint64_t left = remaining(deadline);
+	uint64_t attempt = left < ATTEMPT_TIMEOUT_USEC ? left :
+						   ATTEMPT_TIMEOUT_USEC;
+	int r;
+
+	r = upcall_session_set_arch(s, o->arch);
+	if (!r && o->port_set)
+		r = upcall_session_set_port(s, o->port);
+	if (!r && o->apic_set)
+		r = upcall_session_set_apic_version(s, o->apic_ver);
+	if (!r)
+		r = upcall_session_set_connect_timeout(s, attempt);
+	if (!r)
+		r = upcall_session_set_request_timeout(s, left);
+	if (!r)
+		r = upcall_session_set_reconnect(s, 1, BACKOFF_MIN_USEC,
+						 BACKOFF_MAX_USEC);
+	if (!r)
+		r = upcall_session_set_state_fn(s, on_state, w);
+	return r;
+}
+
+static int open_session(upcall_session *s, const struct options *o)
+{
+	switch (o->transport) {
+	case T_SOCKET:
+		return upcall_session_open_unix(s, o->path);
+	case T_VSOCK:
+		return upcall_session_open_vsock(s, o->cid);
+	case T_FD:
+		return upcall_session_open_fd(s, o->fd);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Let the context deliver what is queued, so every object is freed. */
+static void drain(upcall_ctx *ctx)
+{
+	int i;
+
+	for (i = 0; i < 1000 && upcall_ctx_process(ctx) > 0; i++)
+		;
+}
+
+/* Submit, wait, and turn the outcome into an exit status. */
+static int execute(upcall_session *s, const struct call *c,
+		   uint64_t deadline, struct session_watch *w)
+{
+	uint32_t index = UINT32_MAX;
+	bool have_index;
+	int result = 0;
+	int r;
+
+	r = c->cmd->submit(s, c, remaining(deadline), &result, &index);
+	if (r == -ESHUTDOWN || r == -ENOTCONN) {
+		/* The session closed; its state events say why. */
+		drain(upcall_session_get_ctx(s));
+		if (w->fatal || w->last_error)
+			r = w->fatal ? w->fatal : w->last_error;
+	}
+	if (r < 0)
+		return report_transport(c, w, r);
+	have_index = c->cmd->cpu && index != UINT32_MAX;
+	if (result < 0)
+		return report_refusal(c, result, index, have_index);
+	return report_success(c, index, have_index);
+}
+
+static int run(const struct options *o, const struct call *c)
+{
+	uint64_t deadline = mono_usec() + o->timeout_ms * 1000u;
+	struct session_watch w = { 0 };
+	upcall_session *s = NULL;
+	upcall_ctx *ctx = NULL;
+	int status = EXIT_TRANSPORT;
+	int r;
+
+	r = upcall_ctx_new(&ctx);
+	if (r < 0)
+		goto fail;
+	if (o->verbose) {
+		upcall_ctx_set_log_fn(ctx, log_stderr, NULL);
+		upcall_ctx_set_log_priority(ctx, LOG_DEBUG);
+	}
+	r = upcall_session_new(ctx, &s);
+	if (r < 0)
+		goto fail;
+	r = configure_session(s, o, deadline, &w);
+	if (r < 0)
+		goto fail;
+	r = open_session(s, o);
+	if (r < 0)
+		goto fail;
+	status = execute(s, c, deadline, &w);
+	goto out;
+fail:
+	report_transport(c, &w, r);
+out:
+	upcall_session_unref(s);
+	if (ctx) {
+		drain(ctx);
+		upcall_ctx_unref(ctx);
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.transport = T_NONE,
+		.fd = -1,
+#ifdef __aarch64__
+		.arch = UPCALL_ARCH_AARCH64,
+#else
+		.arch = UPCALL_ARCH_X86_64,
+#endif
+		.timeout_ms = DEFAULT_TIMEOUT_MS,
+	};
+	struct call c = { 0 };
+
+	switch (parse_options(argc, argv, &o, &c)) {
+	case PARSE_HELP:
+		usage(stdout);
+		return EXIT_SUCCESS;
+	case PARSE_VERSION:
+		printf("upcall %s (libupcall %s)\n", PACKAGE_VERSION,
+		       upcall_version());
+		return EXIT_SUCCESS;
+	case PARSE_USAGE:
+		fputc('\n', stderr);
+		usage(stderr);
+		return EXIT_USAGE;
+	default:
+		return run(&o, &c);
+	}
+}
