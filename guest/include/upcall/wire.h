@@ -1,0 +1,1 @@
+../../../libupcall/upcall/wire.h

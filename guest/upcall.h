@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * upcall guest server: internal interfaces between the listener, the
+ * services and the hotplug back ends.
+ */
+#ifndef _UPCALL_H
+#define _UPCALL_H
+
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/net.h>
+#include <linux/types.h>
+#include <linux/workqueue.h>
+
+#include <upcall/wire.h>
+
+struct upcall_req;
+
+/* One accepted vsock stream; owned by its work item once queued. */
+struct upcall_conn {
+	struct list_head node;		/* on the live list, under its mutex */
+	struct work_struct work;
+	struct socket *sock;
+	u32 peer_cid;
+};
+
+int upcall_conn_recv(struct upcall_conn *conn, void *buf, size_t len);
+int upcall_conn_send(struct upcall_conn *conn, const void *buf, size_t len);
+
+/* True once module unload has begun: no new hotplug work may start. */
+bool upcall_stopping(void);
+
+/*
+ * Every CPU, memory and device operation runs under this one mutex, so
+ * that requests from concurrent connections never interleave.
+ */
+extern struct mutex upcall_hotplug_mutex;
+
+/* A service, selected by the first byte a client sends. */
+struct upcall_service {
+	u8 id;
+	const char *name;
+	/* Serve @conn until the peer leaves; the caller closes it. */
+	int (*serve)(struct upcall_conn *conn);
+};
+
+extern const struct upcall_service upcall_devmgr_service;
+
+/* x86_64 vCPU hotplug (upcall_cpu.c); index: first APIC id not done. */
+u32 upcall_cpu_ops(void);
+int upcall_cpu_add(const struct upcall_req *req, u32 *index);
+int upcall_cpu_del(const struct upcall_req *req, u32 *index);
+int upcall_cpu_init(void);
+void upcall_cpu_exit(void);
+
+#endif /* _UPCALL_H */

@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * x86_64 vCPU hotplug for the device manager (ADD_CPU, DEL_CPU).
+ *
+ * The VMM has created (or is about to destroy) the vCPU; the guest has not
+ * been told by ACPI.  Adding maps the APIC id to a logical CPU with
+ * acpi_map_cpu(), registers its device and brings it up; removing does the
+ * reverse.  Only exported interfaces are used, so the locks Dragonball's
+ * in-kernel server takes (device hotplug lock, cpu maps) are out of reach:
+ * every request runs under upcall_hotplug_mutex instead, and the window in
+ * which sysfs could online a CPU that is being forgotten is closed with
+ * cpu_hotplug_disable().
+ *
+ * Every request is checked in full before anything is done, so that a
+ * refused request leaves the guest untouched and the reply's index is 0.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bits.h>
+#include <linux/kernel.h>
+#include <linux/lockdep.h>
+
+#include "upcall.h"
+#include "upcall_validate.h"
+
+#if defined(CONFIG_X86_64) && defined(CONFIG_ACPI_HOTPLUG_CPU)
+
+#include <linux/acpi.h>
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+#include <linux/limits.h>
+#include <linux/slab.h>
+#include <asm/apicdef.h>
+#include <asm/cpu.h>
+#include <asm/smp.h>
+
+/*
+ * The kernel maps an APIC id to a logical CPU slot once and for all, in a
+ * table it does not export; when it runs out of slots it WARNs.  To refuse
+ * such a request instead, count the slots it has never used: a slot is
+ * used when its CPU is present, has an ACPI id (acpi_map_cpu and the MADT
+ * set one), or was unmapped by this module (recorded here, since a CPU
+ * that came from an MP table has no ACPI id).
+ */
+static u16 *cpu_slot_apic;
+
+static const struct upcall_cpu_request_x86 *cpu_req(const struct upcall_req *req)
+{
+	return (const struct upcall_cpu_request_x86 *)req->body;
+}
+
+/* The present logical CPU with this APIC id, or -ENODEV. */
+static int cpu_by_apic(u32 apic)
+{
+	unsigned int cpu;
+
+	for_each_present_cpu(cpu)
+		if (cpu_physical_id(cpu) == apic)
+			return cpu;
+	return -ENODEV;
+}
+
+static bool cpu_slot_pristine(unsigned int cpu)
+{
+	return !cpu_present(cpu) && cpu_slot_apic[cpu] == BAD_APICID &&
+	       cpu_acpi_id(cpu) == U32_MAX;
+}
+
+/* Whether the kernel will hand @apic back the slot it had before. */
+static bool cpu_slot_known(u32 apic)
+{
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu) {
+		if (cpu_present(cpu))
+			continue;
+		/* acpi_map_cpu() is always given the APIC id as ACPI id. */
+		if (cpu_slot_apic[cpu] == apic || cpu_acpi_id(cpu) == apic)
+			return true;
+	}
+	return false;
+}
+
+static void cpu_unmap(unsigned int cpu)
+{
+	cpu_slot_apic[cpu] = cpu_physical_id(cpu);
+	acpi_unmap_cpu(cpu);
+}
+
+/* Unregister and unmap an offline CPU; -EBUSY if it came back online. */
+static int cpu_forget(unsigned int cpu)
+{
+	int ret = 0;
+
+	/* Keep sysfs from onlining the CPU while its device goes away. */
+	cpu_hotplug_disable();
+	if (cpu_online(cpu)) {
+		ret = -EBUSY;
+		goto out;
+	}
+	if (get_cpu_device(cpu))
+		arch_unregister_cpu(cpu);
+	cpu_unmap(cpu);
+out:
+	cpu_hotplug_enable();
+	return ret;
+}
+
+static int cpu_add_check(const struct upcall_cpu_request_x86 *r)
+{
+	unsigned int need_new = 0, need_pristine = 0;
+	unsigned int free = 0, pristine = 0;
+	unsigned int cpu, i;
+
+	for (i = 0; i < r->count; i++) {
+		int c = cpu_by_apic(r->apic_ids[i]);
+
+		if (c >= 0) {
+			/* Present but offline is fine: it is just onlined. */
+			if (!cpu_online(c))
+				continue;
+			pr_info_ratelimited("ADD_CPU: APIC id %u is CPU %d already\n",
+					    r->apic_ids[i], c);
+			return -EINVAL;
+		}
+		need_new++;
+		if (!cpu_slot_known(r->apic_ids[i]))
+			need_pristine++;
+	}
+
+	for_each_possible_cpu(cpu) {
+		if (cpu_present(cpu))
+			continue;
+		free++;
+		if (cpu_slot_pristine(cpu))
+			pristine++;
+	}
+	if (need_new > free || need_pristine > pristine) {
+		pr_info_ratelimited("ADD_CPU: no room for %u more CPUs\n",
+				    need_new);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static int cpu_add_one(u32 apic)
+{
+	bool mapped = false;
+	int cpu, ret;
+
+	cpu = cpu_by_apic(apic);
+	if (cpu < 0) {
+		ret = acpi_map_cpu(NULL, apic, apic, &cpu);
+		if (ret)
+			return ret;
+		mapped = true;
+	}
+
+	if (!get_cpu_device(cpu)) {
+		ret = arch_register_cpu(cpu);
+		if (ret)
+			goto undo;
+	}
+
+	/* add_cpu() returns 1 when the CPU is online already. */
+	ret = add_cpu(cpu);
+	if (ret < 0)
+		goto undo;
+	pr_info("added CPU %d (APIC id %u)\n", cpu, apic);
+	return 0;
+
+undo:
+	/* Only undo our own mapping; a CPU that was present stays so. */
+	if (mapped)
+		cpu_forget(cpu);
+	return ret;
+}
+
+int upcall_cpu_add(const struct upcall_req *req, u32 *index)
+{
+	const struct upcall_cpu_request_x86 *r = cpu_req(req);
+	u32 i;
+	int ret;
+
+	lockdep_assert_held(&upcall_hotplug_mutex);
+
+	*index = 0;
+	ret = cpu_add_check(r);
+	if (ret)
+		return ret;
+
+	for (i = 0; i < r->count; i++) {
+		ret = cpu_add_one(r->apic_ids[i]);
+		if (ret) {
+			pr_warn("ADD_CPU: APIC id %u failed: %d\n",
+				r->apic_ids[i], ret);
+			break;
+		}
+	}
+	*index = i;
+	return ret;
+}
+
+static int cpu_del_check(const struct upcall_cpu_request_x86 *r)
+{
+	unsigned int online = 0, i;
+
+	for (i = 0; i < r->count; i++) {
+		int cpu = cpu_by_apic(r->apic_ids[i]);
+
+		if (cpu < 0) {
+			pr_info_ratelimited("DEL_CPU: no CPU has APIC id %u\n",
+					    r->apic_ids[i]);
+			return -EINVAL;
+		}
+		/* The boot CPU carries the timekeeping and legacy IRQs. */
+		if (cpu == 0) {
+			pr_info_ratelimited("DEL_CPU: refusing the boot CPU\n");
+			return -EINVAL;
+		}
+		if (!cpu_online(cpu))
+			continue;
+		/* remove_cpu() needs the CPU's device. */
+		if (!get_cpu_device(cpu))
+			return -EINVAL;
+		online++;
+	}
+
+	if (online >= num_online_cpus()) {
+		pr_info_ratelimited("DEL_CPU: refusing to remove every online CPU\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cpu_del_one(u32 apic)
+{
+	int cpu, ret;
+
+	cpu = cpu_by_apic(apic);
+	if (cpu < 0)
+		return cpu;
+
+	if (cpu_online(cpu)) {
+		if (!get_cpu_device(cpu))
+			return -ENODEV;
+		/* remove_cpu() returns 1 when the CPU is offline already. */
+		ret = remove_cpu(cpu);
+		if (ret < 0)
+			return ret;
+	}
+
+	ret = cpu_forget(cpu);
+	if (ret)
+		return ret;
+	pr_info("removed CPU %d (APIC id %u)\n", cpu, apic);
+	return 0;
+}
+
+int upcall_cpu_del(const struct upcall_req *req, u32 *index)
+{
+	const struct upcall_cpu_request_x86 *r = cpu_req(req);
+	u32 i;
+	int ret;
+
+	lockdep_assert_held(&upcall_hotplug_mutex);
+
+	*index = 0;
+	ret = cpu_del_check(r);
+	if (ret)
+		return ret;
+
+	for (i = 0; i < r->count; i++) {
+		ret = cpu_del_one(r->apic_ids[i]);
+		if (ret) {
+			pr_warn("DEL_CPU: APIC id %u failed: %d\n",
+				r->apic_ids[i], ret);
+			break;
+		}
+	}
+	*index = i;
+	return ret;
+}
+
+u32 upcall_cpu_ops(void)
+{
+	return BIT(UPCALL_MSG_ADD_CPU) | BIT(UPCALL_MSG_DEL_CPU);
+}
+
+int upcall_cpu_init(void)
+{
+	unsigned int cpu;
+
+	cpu_slot_apic = kmalloc_array(nr_cpu_ids, sizeof(*cpu_slot_apic),
+				      GFP_KERNEL);
+	if (!cpu_slot_apic)
+		return -ENOMEM;
+	for (cpu = 0; cpu < nr_cpu_ids; cpu++)
+		cpu_slot_apic[cpu] = BAD_APICID;
+	return 0;
+}
+
+void upcall_cpu_exit(void)
+{
+	kfree(cpu_slot_apic);
+	cpu_slot_apic = NULL;
+}
+
+#else /* !(CONFIG_X86_64 && CONFIG_ACPI_HOTPLUG_CPU) */
+
+/* No exported way to add a CPU here: GET_INFO reports no CPU ops. */
+u32 upcall_cpu_ops(void)
+{
+	return 0;
+}
+
+int upcall_cpu_add(const struct upcall_req *req, u32 *index)
+{
+	*index = 0;
+	return -EOPNOTSUPP;
+}
+
+int upcall_cpu_del(const struct upcall_req *req, u32 *index)
+{
+	*index = 0;
+	return -EOPNOTSUPP;
+}
+
+int upcall_cpu_init(void)
+{
+	return 0;
+}
+
+void upcall_cpu_exit(void)
+{
+}
+
+#endif

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pure request validation for the upcall device manager.
+ *
+ * Nothing here calls into the kernel: the checks only look at bytes, so the
+ * same file is built into the module and into a user-space fuzzer.  Every
+ * multi-byte field is read byte by byte as little endian, which keeps the
+ * code independent of the host's endianness and of the buffer's alignment.
+ */
+#include "upcall_validate.h"
+
+#define HDR_SIZE	((__u32)sizeof(struct upcall_msg_header))
+#define HDR_OFF(f)	__builtin_offsetof(struct upcall_msg_header, f)
+
+static __u32 get_le32(const __u8 *p)
+{
+	return (__u32)p[0] | (__u32)p[1] << 8 | (__u32)p[2] << 16 |
+	       (__u32)p[3] << 24;
+}
+
+static __u64 get_le64(const __u8 *p)
+{
+	return (__u64)get_le32(p) | (__u64)get_le32(p + 4) << 32;
+}
+
+static int all_zero(const __u8 *p, __u32 len)
+{
+	__u32 i;
+
+	for (i = 0; i < len; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+int upcall_request_size(__u32 type)
+{
+	switch (type) {
+	case UPCALL_MSG_ADD_CPU:
+	case UPCALL_MSG_DEL_CPU:
+		return UPCALL_CPU_REQ_SIZE;
+	case UPCALL_MSG_ADD_MEM:
+	case UPCALL_MSG_DEL_MEM:
+		return sizeof(struct upcall_mem_request);
+	case UPCALL_MSG_ADD_MMIO:
+	case UPCALL_MSG_DEL_MMIO:
+		return sizeof(struct upcall_mmio_request);
+	case UPCALL_MSG_ADD_PCI:
+	case UPCALL_MSG_DEL_PCI:
+		return sizeof(struct upcall_pci_request);
+	case UPCALL_MSG_GET_INFO:
+		return 0;
+	default:
+		/* CONNECT travels from the guest only, so it is unknown here. */
+		return -ENOMSG;
+	}
+}
+
+#if defined(__aarch64__)
+static int check_cpu(const __u8 *body)
+{
+	return body[0] ? 0 : -EINVAL;
+}
+#else
+/*
+ * Only the first @count APIC ids mean something; the rest must be zero so
+ * that a confused peer is caught instead of half understood.  A duplicate
+ * would make the guest act twice on one vCPU, and the broadcast id can
+ * never name a CPU.
+ */
+static int check_cpu(const __u8 *body)
+{
+	const __u8 *ids = body + __builtin_offsetof(struct upcall_cpu_request_x86,
+						    apic_ids);
+	__u32 seen[256 / 32] = { 0 };
+	__u32 count = body[0];
+	__u32 i;
+
+	if (count == 0)
+		return -EINVAL;
+	if (!all_zero(ids + count, 256 - count))
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		__u32 id = ids[i];
+
+		if (id == UPCALL_APIC_ID_BROADCAST)
+			return -EINVAL;
+		if (seen[id / 32] & (1u << (id % 32)))
+			return -EINVAL;
+		seen[id / 32] |= 1u << (id % 32);
+	}
+	return 0;
+}
+#endif
+
+/* A window must be non-empty and must not wrap around the address space. */
+static int check_range(__u64 base, __u64 size)
+{
+	if (size == 0 || base + (size - 1) < base)
+		return -EINVAL;
+	return 0;
+}
+
+static int check_mem(const __u8 *body)
+{
+	__u32 flags = get_le32(body + __builtin_offsetof(struct upcall_mem_request,
+							 flags));
+
+	if (flags & ~UPCALL_MEM_F_MOVABLE)
+		return -EINVAL;
+	return check_range(get_le64(body),
+			   get_le64(body + __builtin_offsetof(struct upcall_mem_request,
+							      size)));
+}
+
+static int check_mmio(const __u8 *body)
+{
+	if (get_le32(body + __builtin_offsetof(struct upcall_mmio_request, pad)))
+		return -EINVAL;
+	return check_range(get_le64(body),
+			   get_le64(body + __builtin_offsetof(struct upcall_mmio_request,
+							      mmio_size)));
+}
+
+int upcall_validate_body(__u32 type, const __u8 *body, __u32 size)
+{
+	int want = upcall_request_size(type);
+
+	if (want < 0)
+		return want;
+	if (size != (__u32)want)
+		return -EINVAL;
+
+	switch (type) {
+	case UPCALL_MSG_ADD_CPU:
+	case UPCALL_MSG_DEL_CPU:
+		return check_cpu(body);
+	case UPCALL_MSG_ADD_MEM:
+	case UPCALL_MSG_DEL_MEM:
+		return check_mem(body);
+	case UPCALL_MSG_ADD_MMIO:
+	case UPCALL_MSG_DEL_MMIO:
+		return check_mmio(body);
+	default:
+		/* PCI bus/devfn and GET_INFO have no invalid values. */
+		return 0;
+	}
+}
+
+int upcall_validate_request(const void *msg, size_t len,
+			    struct upcall_req *req)
+{
+	const __u8 *m = msg;
+	int want;
+
+	req->type = 0;
+	req->size = 0;
+	req->body = NULL;
+	if (!m || len != UPCALL_MSG_SIZE)
+		return -EINVAL;
+
+	/* Read the type first: even a bad message gets it echoed back. */
+	req->type = get_le32(m + HDR_OFF(msg_type));
+	if (get_le32(m + HDR_OFF(magic_version)) != UPCALL_MAGIC_VERSION)
+		return -EINVAL;
+	want = upcall_request_size(req->type);
+	if (want < 0)
+		return want;
+	if (get_le32(m + HDR_OFF(msg_flags)) != 0)
+		return -EINVAL;
+	if (get_le32(m + HDR_OFF(msg_size)) != (__u32)want)
+		return -EINVAL;
+
+	req->size = (__u32)want;
+	req->body = m + HDR_SIZE;
+	if (!all_zero(req->body + req->size, UPCALL_MSG_SIZE - HDR_SIZE - req->size))
+		return -EINVAL;
+	return upcall_validate_body(req->type, req->body, req->size);
+}
