@@ -8,6 +8,8 @@ upcall_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # library, CLI and test programs; sets UPCALL_BUILD.  A source tree that
 # was configured in place is built in place (automake forbids both).
 upcall_build() {
+	# Already built by the caller (make vm-check)?
+	[ -n "${UPCALL_BUILD:-}" ] && [ -x "$UPCALL_BUILD/tools/upcall" ] && return 0
 	local dir=${1:-${UPCALL_BUILD_DIR:-$upcall_top/build}}
 	[ $# -gt 0 ] && shift
 	[ -f "$upcall_top/config.status" ] && dir=$upcall_top
