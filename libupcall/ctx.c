@@ -391,6 +391,10 @@ UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
 	pthread_mutex_lock(&ctx->lock);
 	ctx->processing = false;
 	pthread_cond_broadcast(&ctx->cond);
+	/* A blocking call polling on another thread may be waiting for this. */
+	if (r > 0 && ctx->driving &&
+	    !pthread_equal(ctx->driver, pthread_self()))
+		ctx_wake(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 	upcall_ctx_unref(ctx);
 	return r;
@@ -432,60 +436,64 @@ static void timespec_from_usec(struct timespec *ts, uint64_t usec)
 }
 
 /*
- * The engine of every blocking call: process on this thread when nobody
- * else does, otherwise sleep until the processing thread finishes a round.
+ * The engine of every blocking call, leader/follower style: one blocked
+ * thread (the driver) polls and processes for all; the others sleep on the
+ * condition variable, which every processing round broadcasts.  A thread
+ * that polled on its own could sleep on after another thread consumed the
+ * event that completed its request.
  */
 int ctx_drive(upcall_ctx *ctx, bool (*done)(void *arg), void *arg,
 	      uint64_t timeout_usec)
 {
 	uint64_t deadline = usec_add(now_usec(), timeout_usec);
-	int r;
+	int r = 0;
 
+	pthread_mutex_lock(&ctx->lock);
 	for (;;) {
 		uint64_t now;
-		bool mine;
 
-		pthread_mutex_lock(&ctx->lock);
 		if (done(arg)) {
-			pthread_mutex_unlock(&ctx->lock);
-			return 0;
+			r = 0;
+			break;
 		}
 		now = now_usec();
 		if (now >= deadline) {
-			pthread_mutex_unlock(&ctx->lock);
-			return -ETIMEDOUT;
+			r = -ETIMEDOUT;
+			break;
 		}
-		mine = ctx_may_process(ctx);
-		if (!mine) {
+		if (ctx->processing &&
+		    pthread_equal(ctx->processor, pthread_self())) {
+			r = -EDEADLK;	/* from a callback: it would never end */
+			break;
+		}
+		if (ctx->driving || !ctx_may_process(ctx)) {
 			struct timespec ts;
 
-			if (ctx->processing &&
-			    pthread_equal(ctx->processor, pthread_self())) {
-				/* Called from a callback: it would never end. */
-				pthread_mutex_unlock(&ctx->lock);
-				return -EDEADLK;
-			}
 			if (deadline == UINT64_MAX) {
 				pthread_cond_wait(&ctx->cond, &ctx->lock);
 			} else {
 				timespec_from_usec(&ts, deadline);
 				pthread_cond_timedwait(&ctx->cond, &ctx->lock, &ts);
 			}
-			pthread_mutex_unlock(&ctx->lock);
 			continue;
 		}
+		ctx->driving = true;
+		ctx->driver = pthread_self();
 		pthread_mutex_unlock(&ctx->lock);
 
 		r = upcall_ctx_process(ctx);
-		if (r == -EBUSY || r > 0)
-			continue;
-		if (r < 0)
-			return r;
-		r = upcall_ctx_wait(ctx, deadline == UINT64_MAX ?
-				    UINT64_MAX : deadline - now);
-		if (r < 0 && r != -EINTR)
-			return r;
+		if (r == 0)
+			r = upcall_ctx_wait(ctx, deadline == UINT64_MAX ?
+					    UINT64_MAX : deadline - now);
+
+		pthread_mutex_lock(&ctx->lock);
+		ctx->driving = false;
+		pthread_cond_broadcast(&ctx->cond);
+		if (r < 0 && r != -EINTR && r != -EBUSY)
+			break;
 	}
+	pthread_mutex_unlock(&ctx->lock);
+	return r;
 }
 
 static bool ctx_idle(void *arg)

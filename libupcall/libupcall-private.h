@@ -109,6 +109,8 @@ struct upcall_ctx {
 
 	bool processing;		/* some thread is inside process() */
 	pthread_t processor;
+	bool driving;			/* a blocking call polls for everyone */
+	pthread_t driver;
 	bool thread_running, thread_stop, thread_frees;
 	pthread_t thread;
 
