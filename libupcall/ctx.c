@@ -528,6 +528,15 @@ static void *ctx_thread_main(void *arg)
 	for (;;) {
 		bool stop;
 
+		/*
+		 * Checked before every wait: a round of processing may have
+		 * drained the wake-up that announced the stop.
+		 */
+		pthread_mutex_lock(&ctx->lock);
+		stop = ctx->thread_stop;
+		pthread_mutex_unlock(&ctx->lock);
+		if (stop)
+			return NULL;
 		upcall_ctx_wait(ctx, UINT64_MAX);
 		if (!ctx_ref_unless_zero(ctx))
 			return NULL;

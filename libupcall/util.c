@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Time arithmetic, error strings and the version. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,13 +40,22 @@ static const struct {
 	{ ENOTCONN, "Session is closed" },
 };
 
+/* |err|, or -1 for INT_MIN, which has no positive twin (and is no errno). */
+static int errno_abs(int err)
+{
+	if (err == INT_MIN)
+		return -1;
+	return err < 0 ? -err : err;
+}
+
 UPCALL_EXPORT const char *upcall_strerror(int err)
 {
 	const char *s;
 	size_t i;
 
+	err = errno_abs(err);
 	if (err < 0)
-		err = -err;
+		return "Unknown error";
 	if (err == 0)
 		return "Success";
 	for (i = 0; i < sizeof(upcall_errors) / sizeof(upcall_errors[0]); i++)
@@ -57,9 +67,8 @@ UPCALL_EXPORT const char *upcall_strerror(int err)
 
 UPCALL_EXPORT const char *upcall_errno_name(int err)
 {
-	if (err < 0)
-		err = -err;
-	if (err == 0)
+	err = errno_abs(err);
+	if (err <= 0)
 		return NULL;
 	return strerrorname_np(err);
 }

@@ -414,7 +414,9 @@ upcall_ctx *upcall_session_get_ctx(upcall_session *session);
  * @param error 0 if the guest answered (then upcall_request_get_result()
  *        gives its result), otherwise why it did not: -ETIMEDOUT,
  *        -ECANCELED, -ECONNRESET (the connection dropped), -EPROTO (the
- *        guest broke the protocol), -ESHUTDOWN (session closed).
+ *        guest broke the protocol), -ESHUTDOWN (session closed), or, on a
+ *        session without reconnect whose connection attempt failed, the
+ *        reason (e.g. -ECONNREFUSED, -ENOENT).
  * @param userdata As given at submission.
  */
 typedef void (*upcall_request_fn)(upcall_request *req, int error,
