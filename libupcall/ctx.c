@@ -312,16 +312,20 @@ static int ctx_dispatch(upcall_ctx *ctx, struct ulist *done,
 		unsigned int i, k;
 		bool freeit = false;
 
+		upcall_session_state_fn fn;
+		void *data;
+
 		pthread_mutex_lock(&ctx->lock);
 		ulist_del(&s->state_node);
 		k = s->n_events;
 		memcpy(ev, s->events, k * sizeof(ev[0]));
 		s->n_events = 0;
+		fn = s->state_fn;
+		data = s->state_data;
 		pthread_mutex_unlock(&ctx->lock);
 		for (i = 0; i < k; i++, n++)
-			if (s->state_fn)
-				s->state_fn(s, ev[i].state, ev[i].error,
-					    s->state_data);
+			if (fn)
+				fn(s, ev[i].state, ev[i].error, data);
 		pthread_mutex_lock(&ctx->lock);
 		session_unref_locked(s, &freeit);
 		pthread_mutex_unlock(&ctx->lock);

@@ -599,21 +599,36 @@ UPCALL_EXPORT int upcall_session_open_vsock(upcall_session *s, uint32_t cid)
 	return session_open(s, TRANSPORT_VSOCK, NULL, cid, -1);
 }
 
+/* The fd handed in is ours and unusable: close both it and the session. */
+static int session_refuse_fd(upcall_session *s, int fd, int err)
+{
+	close(fd);
+	pthread_mutex_lock(&s->ctx->lock);
+	s->phase = PHASE_CLOSED;
+	s->last_error = err;
+	session_set_state(s, UPCALL_SESSION_CLOSED, err);
+	pthread_mutex_unlock(&s->ctx->lock);
+	return err;
+}
+
 UPCALL_EXPORT int upcall_session_open_fd(upcall_session *s, int fd)
 {
-	int fl, r;
+	socklen_t len = sizeof(int);
+	int type, fl;
 
 	if (!s || fd < 0)
 		return -EINVAL;
 	if (upcall_session_get_state(s) != UPCALL_SESSION_IDLE)
 		return -EBUSY;
+	/* From here on the fd is ours, also when we refuse it. */
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return session_refuse_fd(s, fd, -errno);
+	if (type != SOCK_STREAM)
+		return session_refuse_fd(s, fd, -EPROTOTYPE);
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return session_refuse_fd(s, fd, -errno);
 	return session_open(s, TRANSPORT_FD, NULL, 0, fd);
 }
 

@@ -368,9 +368,9 @@ int upcall_session_open_vsock(upcall_session *session, uint32_t cid);
  * but -EINVAL or -EBUSY).  No text handshake; no reconnect.
  * @param session A session never opened.
  * @param fd A connected SOCK_STREAM socket.
- * @return 0, -EINVAL, -EBUSY, or why the fd cannot be used (an error of
- *         fcntl(2) or epoll_ctl(2), e.g. -EPERM for a regular file); the
- *         session is then CLOSED.
+ * @return 0, -EINVAL (bad arguments), -EBUSY, or why the fd cannot be
+ *         used: -ENOTSOCK, -EPROTOTYPE (not SOCK_STREAM), -EBADF, or an
+ *         error of fcntl(2) or epoll_ctl(2); the session is then CLOSED.
  */
 int upcall_session_open_fd(upcall_session *session, int fd);
 
