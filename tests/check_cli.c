@@ -665,10 +665,10 @@ START_TEST(test_usage_too_many_ids)
 				  "cpu-add" };
 	char ids[256][4];
 	struct result r;
-	int i;
+	unsigned int i;
 
 	for (i = 0; i < 256; i++) {
-		snprintf(ids[i], sizeof(ids[i]), "%d", i);
+		snprintf(ids[i], sizeof(ids[i]), "%u", i & 0xffu);
 		argv[5 + i] = ids[i];
 	}
 	argv[5 + 256] = NULL;
