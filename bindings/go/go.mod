@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: MIT
+module github.com/upcall/upcall/bindings/go
+
+go 1.19
