@@ -46,11 +46,49 @@ struct upcall_service {
 
 extern const struct upcall_service upcall_devmgr_service;
 
+/*
+ * The hotplug back ends.  Each *_ops() returns the GET_INFO bits
+ * (BIT(msg_type)) of the requests it serves on this kernel; a request
+ * whose bit is clear is answered -EOPNOTSUPP.  The add/del functions run
+ * under upcall_hotplug_mutex, which also guards each back end's record of
+ * what it added.
+ */
+
 /* x86_64 vCPU hotplug (upcall_cpu.c); index: first APIC id not done. */
 u32 upcall_cpu_ops(void);
 int upcall_cpu_add(const struct upcall_req *req, u32 *index);
 int upcall_cpu_del(const struct upcall_req *req, u32 *index);
 int upcall_cpu_init(void);
 void upcall_cpu_exit(void);
+
+/* Memory hotplug (upcall_mem.c). */
+u32 upcall_mem_ops(void);
+int upcall_mem_add(const struct upcall_req *req);
+int upcall_mem_del(const struct upcall_req *req);
+/* The guest's auto-online policy, an enum upcall_mem_policy value. */
+u32 upcall_mem_policy(void);
+int upcall_mem_init(void);
+void upcall_mem_exit(void);
+
+/* virtio-mmio devices (upcall_mmio.c). */
+u32 upcall_mmio_ops(void);
+int upcall_mmio_add(const struct upcall_req *req);
+int upcall_mmio_del(const struct upcall_req *req);
+int upcall_mmio_init(void);
+void upcall_mmio_exit(void);
+
+/* PCI devices (upcall_pci.c); nothing to set up or tear down. */
+u32 upcall_pci_ops(void);
+int upcall_pci_add(const struct upcall_req *req);
+int upcall_pci_del(const struct upcall_req *req);
+
+#if IS_ENABLED(CONFIG_PCI)
+struct pci_dev;
+/*
+ * Exported for hotplug drivers (EXPORT_SYMBOL_GPL) but declared only in
+ * the PCI core's private drivers/pci/pci.h: scans behind a hot-added bridge.
+ */
+int pci_hp_add_bridge(struct pci_dev *dev);
+#endif
 
 #endif /* _UPCALL_H */

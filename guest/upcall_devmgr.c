@@ -31,10 +31,14 @@ struct devmgr_bufs {
 
 struct devmgr_op {
 	u32 type;
+	/* The back end's GET_INFO bits; NULL: always served. */
+	u32 (*served)(void);
 	/* Takes upcall_hotplug_mutex: it changes the guest's hardware. */
 	bool hotplug;
 	/* Returns the result; sets *size when the reply carries a body. */
 	int (*handle)(const struct upcall_req *req, u8 *body, u32 *size);
+	/* Instead of handle, for requests whose reply has no body. */
+	int (*act)(const struct upcall_req *req);
 };
 
 static void devmgr_put_reply(u8 *rep, u32 type, int result, u32 size)
@@ -58,9 +62,6 @@ static int devmgr_cpu(const struct upcall_req *req, u8 *body, u32 *size)
 	u32 index = 0;
 	int ret;
 
-	if (!(upcall_cpu_ops() & BIT(req->type)))
-		return -EOPNOTSUPP;
-
 	if (req->type == UPCALL_MSG_ADD_CPU)
 		ret = upcall_cpu_add(req, &index);
 	else
@@ -81,45 +82,58 @@ static u64 devmgr_mem_block_size(void)
 #endif
 }
 
+static u32 devmgr_served(void)
+{
+	return upcall_cpu_ops() | upcall_mem_ops() | upcall_mmio_ops() |
+	       upcall_pci_ops();
+}
+
 /*
- * GET_INFO (an upcall extension).  The memory online policy stays
- * UNKNOWN: the kernel exports no way for a module to read it.
+ * GET_INFO (an upcall extension).  The memory policy is the guest's
+ * auto_online_blocks, which decides how memory that others hot-add (ACPI)
+ * comes up; ADD_MEM onlines its memory whatever it says.
  */
 static int devmgr_get_info(const struct upcall_req *req, u8 *body, u32 *size)
 {
 	struct upcall_info_reply info = { };
 
 	info.version = cpu_to_le32(UPCALL_INFO_VERSION);
-	info.ops = cpu_to_le32(upcall_cpu_ops());
+	info.ops = cpu_to_le32(devmgr_served());
 	info.mem_block_size = cpu_to_le64(devmgr_mem_block_size());
 	info.cpus_possible = cpu_to_le32(num_possible_cpus());
 	info.cpus_present = cpu_to_le32(num_present_cpus());
 	info.cpus_online = cpu_to_le32(num_online_cpus());
-	info.mem_policy = cpu_to_le32(UPCALL_MEM_POLICY_UNKNOWN);
+	info.mem_policy = cpu_to_le32(upcall_mem_policy());
 
 	memcpy(body, &info, sizeof(info));
 	*size = sizeof(info);
 	return 0;
 }
 
-/* Known to the protocol, not served yet: GET_INFO's ops bits say so. */
-static int devmgr_unsupported(const struct upcall_req *req, u8 *body,
-			      u32 *size)
-{
-	return -EOPNOTSUPP;
-}
+#define DEVMGR_OP(t, ops, fn) \
+	{ .type = (t), .served = (ops), .hotplug = true, .act = (fn) }
 
 static const struct devmgr_op devmgr_ops[] = {
-	{ UPCALL_MSG_ADD_CPU,	true,	devmgr_cpu },
-	{ UPCALL_MSG_DEL_CPU,	true,	devmgr_cpu },
-	{ UPCALL_MSG_ADD_MEM,	false,	devmgr_unsupported },
-	{ UPCALL_MSG_DEL_MEM,	false,	devmgr_unsupported },
-	{ UPCALL_MSG_ADD_MMIO,	false,	devmgr_unsupported },
-	{ UPCALL_MSG_DEL_MMIO,	false,	devmgr_unsupported },
-	{ UPCALL_MSG_ADD_PCI,	false,	devmgr_unsupported },
-	{ UPCALL_MSG_DEL_PCI,	false,	devmgr_unsupported },
-	{ UPCALL_MSG_GET_INFO,	false,	devmgr_get_info },
+	{ .type = UPCALL_MSG_ADD_CPU, .served = upcall_cpu_ops,
+	  .hotplug = true, .handle = devmgr_cpu },
+	{ .type = UPCALL_MSG_DEL_CPU, .served = upcall_cpu_ops,
+	  .hotplug = true, .handle = devmgr_cpu },
+	DEVMGR_OP(UPCALL_MSG_ADD_MEM, upcall_mem_ops, upcall_mem_add),
+	DEVMGR_OP(UPCALL_MSG_DEL_MEM, upcall_mem_ops, upcall_mem_del),
+	DEVMGR_OP(UPCALL_MSG_ADD_MMIO, upcall_mmio_ops, upcall_mmio_add),
+	DEVMGR_OP(UPCALL_MSG_DEL_MMIO, upcall_mmio_ops, upcall_mmio_del),
+	DEVMGR_OP(UPCALL_MSG_ADD_PCI, upcall_pci_ops, upcall_pci_add),
+	DEVMGR_OP(UPCALL_MSG_DEL_PCI, upcall_pci_ops, upcall_pci_del),
+	{ .type = UPCALL_MSG_GET_INFO, .handle = devmgr_get_info },
 };
+
+static int devmgr_call(const struct devmgr_op *op,
+		       const struct upcall_req *req, u8 *body, u32 *size)
+{
+	if (op->act)
+		return op->act(req);
+	return op->handle(req, body, size);
+}
 
 static int devmgr_dispatch(const struct upcall_req *req, u8 *body, u32 *size)
 {
@@ -135,15 +149,17 @@ static int devmgr_dispatch(const struct upcall_req *req, u8 *body, u32 *size)
 	}
 	if (!op)
 		return DEVMGR_RESULT_UNKNOWN;
+	if (op->served && !(op->served() & BIT(req->type)))
+		return -EOPNOTSUPP;
 	if (!op->hotplug)
-		return op->handle(req, body, size);
+		return devmgr_call(op, req, body, size);
 
 	mutex_lock(&upcall_hotplug_mutex);
 	/* Unload has shut the socket: do not act when no reply can follow. */
 	if (upcall_stopping())
 		ret = -ESHUTDOWN;
 	else
-		ret = op->handle(req, body, size);
+		ret = devmgr_call(op, req, body, size);
 	mutex_unlock(&upcall_hotplug_mutex);
 	return ret;
 }

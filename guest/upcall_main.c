@@ -382,11 +382,17 @@ static int __init upcall_init(void)
 	ret = upcall_cpu_init();
 	if (ret)
 		return ret;
+	ret = upcall_mem_init();
+	if (ret)
+		goto cpu_exit;
+	ret = upcall_mmio_init();
+	if (ret)
+		goto mem_exit;
 
 	upcall_wq = alloc_workqueue("upcall", WQ_UNBOUND, 0);
 	if (!upcall_wq) {
 		ret = -ENOMEM;
-		goto cpu_exit;
+		goto mmio_exit;
 	}
 
 	upcall_listener = upcall_listen(upcall_port);
@@ -413,6 +419,10 @@ release:
 	sock_release(upcall_listener);
 destroy_wq:
 	destroy_workqueue(upcall_wq);
+mmio_exit:
+	upcall_mmio_exit();
+mem_exit:
+	upcall_mem_exit();
 cpu_exit:
 	upcall_cpu_exit();
 	return ret;
@@ -424,6 +434,9 @@ static void __exit upcall_exit(void)
 	upcall_conns_stop();
 	/* Drains every connection; each one frees itself. */
 	destroy_workqueue(upcall_wq);
+	/* Removes the virtio-mmio devices; memory and PCI devices stay. */
+	upcall_mmio_exit();
+	upcall_mem_exit();
 	upcall_cpu_exit();
 	pr_info("stopped\n");
 }

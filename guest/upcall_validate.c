@@ -113,13 +113,53 @@ static int check_mem(const __u8 *body)
 							      size)));
 }
 
+int upcall_validate_mem_range(__u64 addr, __u64 size, __u64 block)
+{
+	/* memory_block_size_bytes() is always a power of two. */
+	if (block == 0 || (block & (block - 1)))
+		return -EINVAL;
+	if (check_range(addr, size))
+		return -EINVAL;
+	if ((addr | size) & (block - 1))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The window must hold the virtio-mmio register block the driver reads
+ * (0x000..0x0ff) and its 32-bit registers must be aligned.  IRQ 0 is the
+ * timer on x86 and "no interrupt" to the platform bus, never a device's.
+ */
 static int check_mmio(const __u8 *body)
 {
+	__u64 base = get_le64(body);
+	__u64 size = get_le64(body + __builtin_offsetof(struct upcall_mmio_request,
+							mmio_size));
+	__u32 irq = get_le32(body + __builtin_offsetof(struct upcall_mmio_request,
+						       mmio_irq));
+
 	if (get_le32(body + __builtin_offsetof(struct upcall_mmio_request, pad)))
 		return -EINVAL;
-	return check_range(get_le64(body),
-			   get_le64(body + __builtin_offsetof(struct upcall_mmio_request,
-							      mmio_size)));
+	if (check_range(base, size))
+		return -EINVAL;
+	if (size < UPCALL_MMIO_MIN_SIZE || (base & (UPCALL_MMIO_ALIGN - 1)))
+		return -EINVAL;
+	if (irq == 0)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * ADD_PCI scans a whole slot, as a hotplug controller would, so it names
+ * function 0; DEL_PCI may name any function.
+ */
+static int check_pci(__u32 type, const __u8 *body)
+{
+	__u8 devfn = body[__builtin_offsetof(struct upcall_pci_request, devfn)];
+
+	if (type == UPCALL_MSG_ADD_PCI && (devfn & 7))
+		return -EINVAL;
+	return 0;
 }
 
 int upcall_validate_body(__u32 type, const __u8 *body, __u32 size)
@@ -141,8 +181,11 @@ int upcall_validate_body(__u32 type, const __u8 *body, __u32 size)
 	case UPCALL_MSG_ADD_MMIO:
 	case UPCALL_MSG_DEL_MMIO:
 		return check_mmio(body);
+	case UPCALL_MSG_ADD_PCI:
+	case UPCALL_MSG_DEL_PCI:
+		return check_pci(type, body);
 	default:
-		/* PCI bus/devfn and GET_INFO have no invalid values. */
+		/* GET_INFO has no body. */
 		return 0;
 	}
 }

@@ -34,6 +34,11 @@
 /* APIC id 0xff is the xAPIC broadcast id; firmware never assigns it. */
 #define UPCALL_APIC_ID_BROADCAST	0xffu
 
+/* A virtio-mmio window holds at least the register block, 0x000..0x0ff. */
+#define UPCALL_MMIO_MIN_SIZE		0x100u
+/* ... and starts where 32-bit registers are naturally aligned. */
+#define UPCALL_MMIO_ALIGN		4u
+
 /* A request that passed upcall_validate_request(). */
 struct upcall_req {
 	__u32 type;		/* enum upcall_msg_type */
@@ -68,5 +73,16 @@ int upcall_validate_body(__u32 type, const __u8 *body, __u32 size);
 
 /* The body size a request of @type must carry, or -ENOMSG if unknown. */
 int upcall_request_size(__u32 type);
+
+/*
+ * upcall_validate_mem_range() - check a memory range against a block size
+ * @addr: guest-physical start
+ * @size: bytes
+ * @block: the guest's memory block size, a power of two
+ *
+ * Return: 0 when the range is non-empty, does not wrap and starts and ends
+ * on block boundaries; -EINVAL otherwise.
+ */
+int upcall_validate_mem_range(__u64 addr, __u64 size, __u64 block);
 
 #endif /* _UPCALL_VALIDATE_H */
