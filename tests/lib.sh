@@ -15,7 +15,8 @@ upcall_build() {
 	[ -f "$upcall_top/config.status" ] && dir=$upcall_top
 	[ -x "$upcall_top/configure" ] || (cd "$upcall_top" && autoreconf -fi)
 	mkdir -p "$dir"
-	[ -f "$dir/Makefile" ] || (cd "$dir" && "$upcall_top/configure" --quiet "$@")
+	[ -f "$dir/Makefile" ] || (cd "$dir" && "$upcall_top/configure" --quiet \
+		--enable-python PYTHON=/usr/bin/python3 "$@")
 	make -C "$dir" -j"$(nproc)" --quiet
 	make -C "$dir" -j"$(nproc)" --quiet tests/fake-guest
 	UPCALL_BUILD=$dir
