@@ -267,13 +267,16 @@ upcall_session *upcall_session_unref(upcall_session *session);
 /**
  * @brief Choose the guest's wire format.  Default: the host's architecture.
  * Only before the session is opened.
+ * @param session The session.
+ * @param arch UPCALL_ARCH_X86_64 or UPCALL_ARCH_AARCH64.
  * @return 0, -EINVAL, or -EBUSY once opened.
  */
 int upcall_session_set_arch(upcall_session *session, upcall_arch arch);
 
 /**
  * @brief The guest's wire format.
- * @return The architecture, or -EINVAL.
+ * @param session The session.
+ * @return The architecture (an upcall_arch), or -EINVAL.
  */
 int upcall_session_get_arch(upcall_session *session);
 
@@ -281,6 +284,8 @@ int upcall_session_get_arch(upcall_session *session);
  * @brief The guest server's vsock port (default 219); for the hybrid
  * transport it is the port named in `CONNECT <port>`.
  * Only before the session is opened.
+ * @param session The session.
+ * @param port The port, > 0.
  * @return 0, -EINVAL, or -EBUSY once opened.
  */
 int upcall_session_set_port(upcall_session *session, uint32_t port);
@@ -297,6 +302,8 @@ int upcall_session_set_connect_timeout(upcall_session *session, uint64_t usec);
 /**
  * @brief Default timeout of requests submitted from now on, counted from
  * submission.  Default 30 s; UINT64_MAX for none.
+ * @param session The session.
+ * @param usec Microseconds, > 0, or UINT64_MAX.
  * @return 0 or -EINVAL.
  */
 int upcall_session_set_request_timeout(upcall_session *session, uint64_t usec);
@@ -308,6 +315,11 @@ int upcall_session_set_request_timeout(upcall_session *session, uint64_t usec);
  * the delay resets after a successful connect.  With @p enable 0 the
  * session closes instead.  Default: enabled, 100 ms to 5 s.  A session on
  * an fd handed in by the caller cannot reconnect.
+ * @param session The session.
+ * @param enable Nonzero to reconnect, 0 to close on the first failure.
+ * @param min_usec First delay, > 0 (ignored when @p enable is 0).
+ * @param max_usec Longest delay, >= @p min_usec (ignored when @p enable
+ *        is 0).
  * @return 0 or -EINVAL.
  */
 int upcall_session_set_reconnect(upcall_session *session, int enable,
@@ -316,6 +328,8 @@ int upcall_session_set_reconnect(upcall_session *session, int enable,
 /**
  * @brief APIC version sent with x86_64 CPU requests.  Default 0x14.
  * Only before the session is opened.
+ * @param session The session.
+ * @param apic_ver The APIC version byte.
  * @return 0, -EINVAL, or -EBUSY once opened.
  */
 int upcall_session_set_apic_version(upcall_session *session, uint8_t apic_ver);
@@ -332,12 +346,15 @@ int upcall_session_set_state_fn(upcall_session *session,
 
 /**
  * @brief Attach opaque user data to the session.
+ * @param session The session.
+ * @param userdata Any pointer; the library never dereferences it.
  * @return 0 or -EINVAL.
  */
 int upcall_session_set_userdata(upcall_session *session, void *userdata);
 
 /**
  * @brief User data set by upcall_session_set_userdata().
+ * @param session The session.
  * @return The pointer, or NULL.
  */
 void *upcall_session_get_userdata(upcall_session *session);
@@ -377,12 +394,14 @@ int upcall_session_open_fd(upcall_session *session, int fd);
 /**
  * @brief Close the session: pending requests complete with -ESHUTDOWN and
  * new ones are refused with -ENOTCONN.  Idempotent.
+ * @param session The session.
  * @return 0 or -EINVAL.
  */
 int upcall_session_close(upcall_session *session);
 
 /**
  * @brief Current state.
+ * @param session The session.
  * @return An upcall_session_state, or -EINVAL.
  */
 int upcall_session_get_state(upcall_session *session);
@@ -398,6 +417,7 @@ int upcall_session_wait_ready(upcall_session *session, uint64_t timeout_usec);
 
 /**
  * @brief The context a session belongs to (no new reference).
+ * @param session The session.
  * @return The context, or NULL.
  */
 upcall_ctx *upcall_session_get_ctx(upcall_session *session);
@@ -429,6 +449,7 @@ typedef void (*upcall_destroy_fn)(void *userdata);
 
 /**
  * @brief Take a reference on a request.
+ * @param req A request, or NULL.
  * @return @p req.
  */
 upcall_request *upcall_request_ref(upcall_request *req);
@@ -437,6 +458,7 @@ upcall_request *upcall_request_ref(upcall_request *req);
  * @brief Drop a reference.  Dropping the caller's last reference before
  * completion cancels the request silently: its callback is not called
  * (the destroy callback is).
+ * @param req A request, or NULL.
  * @return NULL.
  */
 upcall_request *upcall_request_unref(upcall_request *req);
@@ -445,6 +467,7 @@ upcall_request *upcall_request_unref(upcall_request *req);
  * @brief Cancel a pending request: it completes with -ECANCELED.  A request
  * already sent is answered by the guest all the same; the answer is
  * discarded.
+ * @param req The request.
  * @return 0, -EALREADY if it has completed, -EINVAL.
  */
 int upcall_request_cancel(upcall_request *req);
@@ -459,24 +482,30 @@ int upcall_request_set_timeout(upcall_request *req, uint64_t usec);
 
 /**
  * @brief Set a callback that frees the userdata when the request is freed.
+ * @param req The request.
+ * @param fn Called with the request's userdata when the request is freed,
+ *        or NULL.
  * @return 0 or -EINVAL.
  */
 int upcall_request_set_destroy_fn(upcall_request *req, upcall_destroy_fn fn);
 
 /**
  * @brief The userdata given at submission.
+ * @param req The request.
  * @return The pointer, or NULL.
  */
 void *upcall_request_get_userdata(upcall_request *req);
 
 /**
  * @brief The message type (UPCALL_MSG_* of <upcall/wire.h>).
+ * @param req The request.
  * @return The type, or -EINVAL.
  */
 int upcall_request_get_type(upcall_request *req);
 
 /**
  * @brief Whether and how the request completed.
+ * @param req The request.
  * @return 1 if the guest answered, a negative errno if it completed without
  *         an answer (as passed to the callback), 0 while pending.
  */
@@ -495,6 +524,8 @@ int upcall_request_get_result(upcall_request *req, int *result);
  * @brief The CPU reply index: the first APIC id (x86_64) or CPU (aarch64)
  * not acted on; the count when all succeeded.  Also given on failure by
  * guests that report where they stopped (a Dragonball guest does not).
+ * @param req The request.
+ * @param index On success, the index.
  * @return 0, -EAGAIN while pending, -ENODATA if there was no answer, the
  *         reply carried no index, or the request is no CPU request.
  */
@@ -526,7 +557,9 @@ int upcall_request_get_info(upcall_request *req, upcall_info *info);
 /* Device manager: asynchronous                                        */
 /* ------------------------------------------------------------------ */
 
-/*
+/**
+ * @name Device manager: asynchronous
+ *
  * Each call queues one request on the session and returns at once.  The
  * session keeps one request in flight per connection, as the protocol
  * demands, and sends the rest in order.  Requests submitted while the
@@ -537,6 +570,7 @@ int upcall_request_get_info(upcall_request *req, upcall_info *info);
  * NULL.  With @p ret NULL the request is floating: owned by the session,
  * it cannot be cancelled and is freed after its callback.  Returns 0,
  * -EINVAL for bad arguments, -ENOTCONN on a closed session, -ENOMEM.
+ * @{
  */
 
 /**
@@ -554,7 +588,13 @@ int upcall_devmgr_cpu_add(upcall_session *session, const uint8_t *ids,
 			  upcall_request **ret);
 
 /**
- * @brief Hot-remove vCPUs; arguments as upcall_devmgr_cpu_add().
+ * @brief Hot-remove vCPUs.
+ * @param session The session.
+ * @param ids x86_64: the APIC ids (1..255 of them); aarch64: must be NULL.
+ * @param n x86_64: the number of @p ids; aarch64: the number of vCPUs.
+ * @param cb Completion callback, or NULL.
+ * @param userdata Passed to @p cb.
+ * @param ret The request handle, or NULL for a floating request.
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_cpu_del(upcall_session *session, const uint8_t *ids,
@@ -577,7 +617,14 @@ int upcall_devmgr_mmio_add(upcall_session *session, uint64_t base,
 			   void *userdata, upcall_request **ret);
 
 /**
- * @brief Remove a virtio-mmio device; arguments as upcall_devmgr_mmio_add().
+ * @brief Remove a virtio-mmio device added by upcall_devmgr_mmio_add().
+ * @param session The session.
+ * @param base Base of the register window.
+ * @param size Size of the window (> 0).
+ * @param irq The device's interrupt.
+ * @param cb Completion callback, or NULL.
+ * @param userdata Passed to @p cb.
+ * @param ret The request handle, or NULL for a floating request.
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_mmio_del(upcall_session *session, uint64_t base,
@@ -603,6 +650,12 @@ int upcall_devmgr_mem_add(upcall_session *session, uint64_t addr,
 
 /**
  * @brief Remove guest memory (an upcall extension).
+ * @param session The session.
+ * @param addr Guest-physical start.
+ * @param size Bytes (> 0).
+ * @param cb Completion callback, or NULL.
+ * @param userdata Passed to @p cb.
+ * @param ret The request handle, or NULL for a floating request.
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_mem_del(upcall_session *session, uint64_t addr,
@@ -625,6 +678,12 @@ int upcall_devmgr_pci_add(upcall_session *session, uint8_t bus, uint8_t devfn,
 
 /**
  * @brief Stop and remove a PCI device.
+ * @param session The session.
+ * @param bus Bus number.
+ * @param devfn Device and function, (slot << 3) | function.
+ * @param cb Completion callback, or NULL.
+ * @param userdata Passed to @p cb.
+ * @param ret The request handle, or NULL for a floating request.
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_pci_del(upcall_session *session, uint8_t bus, uint8_t devfn,
@@ -642,11 +701,15 @@ int upcall_devmgr_pci_del(upcall_session *session, uint8_t bus, uint8_t devfn,
 int upcall_devmgr_get_info(upcall_session *session, upcall_request_fn cb,
 			   void *userdata, upcall_request **ret);
 
+/** @} */
+
 /* ------------------------------------------------------------------ */
 /* Device manager: synchronous helpers                                 */
 /* ------------------------------------------------------------------ */
 
-/*
+/**
+ * @name Device manager: synchronous helpers
+ *
  * Each helper submits the asynchronous request and waits for it, processing
  * the context on the calling thread (or waiting for the thread that does).
  * @p timeout_usec bounds the wait, connecting included (0: the session's
@@ -654,6 +717,7 @@ int upcall_devmgr_get_info(upcall_session *session, upcall_request_fn cb,
  * and the return value is only about the transport: 0 when the guest
  * answered, else a negative errno.  If @p result is NULL a guest error is
  * returned as the return value.  Must not be called from a callback.
+ * @{
  */
 
 /**
@@ -672,6 +736,12 @@ int upcall_devmgr_cpu_add_sync(upcall_session *session, const uint8_t *ids,
 
 /**
  * @brief Hot-remove vCPUs and wait; see upcall_devmgr_cpu_add_sync().
+ * @param session The session.
+ * @param ids As for upcall_devmgr_cpu_del().
+ * @param n As for upcall_devmgr_cpu_del().
+ * @param timeout_usec Wait limit, 0 for the session's request timeout.
+ * @param result The guest's result, or NULL (see above).
+ * @param index The CPU reply index, or NULL.
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_cpu_del_sync(upcall_session *session, const uint8_t *ids,
@@ -680,6 +750,12 @@ int upcall_devmgr_cpu_del_sync(upcall_session *session, const uint8_t *ids,
 
 /**
  * @brief Add a virtio-mmio device and wait.
+ * @param session The session.
+ * @param base As for upcall_devmgr_mmio_add().
+ * @param size As for upcall_devmgr_mmio_add().
+ * @param irq As for upcall_devmgr_mmio_add().
+ * @param timeout_usec Wait limit, 0 for the session's request timeout.
+ * @param result The guest's result, or NULL (see above).
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_mmio_add_sync(upcall_session *session, uint64_t base,
@@ -688,6 +764,12 @@ int upcall_devmgr_mmio_add_sync(upcall_session *session, uint64_t base,
 
 /**
  * @brief Remove a virtio-mmio device and wait.
+ * @param session The session.
+ * @param base As for upcall_devmgr_mmio_del().
+ * @param size As for upcall_devmgr_mmio_del().
+ * @param irq As for upcall_devmgr_mmio_del().
+ * @param timeout_usec Wait limit, 0 for the session's request timeout.
+ * @param result The guest's result, or NULL (see above).
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_mmio_del_sync(upcall_session *session, uint64_t base,
@@ -696,6 +778,13 @@ int upcall_devmgr_mmio_del_sync(upcall_session *session, uint64_t base,
 
 /**
  * @brief Add guest memory and wait.
+ * @param session The session.
+ * @param addr As for upcall_devmgr_mem_add().
+ * @param size As for upcall_devmgr_mem_add().
+ * @param node As for upcall_devmgr_mem_add().
+ * @param flags As for upcall_devmgr_mem_add().
+ * @param timeout_usec Wait limit, 0 for the session's request timeout.
+ * @param result The guest's result, or NULL (see above).
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_mem_add_sync(upcall_session *session, uint64_t addr,
@@ -704,6 +793,11 @@ int upcall_devmgr_mem_add_sync(upcall_session *session, uint64_t addr,
 
 /**
  * @brief Remove guest memory and wait.
+ * @param session The session.
+ * @param addr As for upcall_devmgr_mem_del().
+ * @param size As for upcall_devmgr_mem_del().
+ * @param timeout_usec Wait limit, 0 for the session's request timeout.
+ * @param result The guest's result, or NULL (see above).
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_mem_del_sync(upcall_session *session, uint64_t addr,
@@ -712,6 +806,11 @@ int upcall_devmgr_mem_del_sync(upcall_session *session, uint64_t addr,
 
 /**
  * @brief Add a PCI device and wait.
+ * @param session The session.
+ * @param bus As for upcall_devmgr_pci_add().
+ * @param devfn As for upcall_devmgr_pci_add().
+ * @param timeout_usec Wait limit, 0 for the session's request timeout.
+ * @param result The guest's result, or NULL (see above).
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_pci_add_sync(upcall_session *session, uint8_t bus,
@@ -720,6 +819,11 @@ int upcall_devmgr_pci_add_sync(upcall_session *session, uint8_t bus,
 
 /**
  * @brief Remove a PCI device and wait.
+ * @param session The session.
+ * @param bus As for upcall_devmgr_pci_del().
+ * @param devfn As for upcall_devmgr_pci_del().
+ * @param timeout_usec Wait limit, 0 for the session's request timeout.
+ * @param result The guest's result, or NULL (see above).
  * @return 0 or a negative errno.
  */
 int upcall_devmgr_pci_del_sync(upcall_session *session, uint8_t bus,
@@ -737,6 +841,8 @@ int upcall_devmgr_pci_del_sync(upcall_session *session, uint8_t bus,
  */
 int upcall_devmgr_get_info_sync(upcall_session *session,
 				uint64_t timeout_usec, upcall_info *info);
+
+/** @} */
 
 /**
  * @brief Wait for a request to complete, processing the context on this

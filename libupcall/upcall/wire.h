@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * upcall wire format: the byte-level contract between a VMM (libupcall) and
- * a guest server (the upcall kernel module, or a Dragonball guest kernel).
+/**
+ * @file wire.h
+ * @brief upcall wire format: the byte-level contract between a VMM
+ * (libupcall) and a guest server (the upcall kernel module, or a Dragonball
+ * guest kernel).
  *
  * This header is shared verbatim by the library (user space) and the guest
  * kernel module, so it uses only <linux/types.h> fixed-width types and no
@@ -14,11 +16,13 @@
 
 #include <linux/types.h>
 
+/** @cond INTERNAL */
 #ifdef __cplusplus
 #define UPCALL_WIRE_ASSERT(expr, msg) static_assert(expr, msg)
 #else
 #define UPCALL_WIRE_ASSERT(expr, msg) _Static_assert(expr, msg)
 #endif
+/** @endcond */
 
 /** Default vsock port of the guest server (0xDB). */
 #define UPCALL_DEFAULT_PORT		219u
@@ -34,14 +38,14 @@
 /** Device-manager message types (header field msg_type). */
 enum upcall_msg_type {
 	UPCALL_MSG_CONNECT	= 0,	/**< guest -> VMM, session start */
-	UPCALL_MSG_ADD_CPU	= 1,
-	UPCALL_MSG_DEL_CPU	= 2,
+	UPCALL_MSG_ADD_CPU	= 1,	/**< add vCPUs */
+	UPCALL_MSG_DEL_CPU	= 2,	/**< remove vCPUs */
 	UPCALL_MSG_ADD_MEM	= 3,	/**< extension (reserved by Dragonball) */
 	UPCALL_MSG_DEL_MEM	= 4,	/**< extension (reserved by Dragonball) */
-	UPCALL_MSG_ADD_MMIO	= 5,
-	UPCALL_MSG_DEL_MMIO	= 6,
-	UPCALL_MSG_ADD_PCI	= 7,
-	UPCALL_MSG_DEL_PCI	= 8,
+	UPCALL_MSG_ADD_MMIO	= 5,	/**< add a virtio-mmio device */
+	UPCALL_MSG_DEL_MMIO	= 6,	/**< remove a virtio-mmio device */
+	UPCALL_MSG_ADD_PCI	= 7,	/**< scan and add a PCI device */
+	UPCALL_MSG_DEL_PCI	= 8,	/**< remove a PCI device */
 	UPCALL_MSG_GET_INFO	= 0x100,	/**< extension: capability query */
 };
 
@@ -62,12 +66,12 @@ struct upcall_msg_header {
 struct upcall_cpu_request_x86 {
 	__u8 count;		/**< 1..255 */
 	__u8 apic_ver;		/**< APIC version for new CPUs */
-	__u8 apic_ids[256];	/**< first @count entries used, rest 0 */
+	__u8 apic_ids[256];	/**< first `count` entries used, rest 0 */
 };
 
 /** ADD_CPU / DEL_CPU body for an arm64 guest (msg_size 1). */
 struct upcall_cpu_request_arm64 {
-	__u8 count;
+	__u8 count;		/**< number of vCPUs, 1..255 */
 };
 
 /** CPU reply body (msg_size 4). */
@@ -77,16 +81,16 @@ struct upcall_cpu_reply {
 
 /** ADD_MMIO / DEL_MMIO body (msg_size 24). */
 struct upcall_mmio_request {
-	__le64 mmio_base;
-	__le64 mmio_size;
-	__le32 mmio_irq;
+	__le64 mmio_base;	/**< guest-physical base of the register window */
+	__le64 mmio_size;	/**< size of the window, > 0 */
+	__le32 mmio_irq;	/**< the device's interrupt */
 	__le32 pad;		/**< 0 */
 };
 
 /** ADD_PCI / DEL_PCI body (msg_size 2), PCI segment 0. */
 struct upcall_pci_request {
-	__u8 busno;
-	__u8 devfn;
+	__u8 busno;		/**< bus number */
+	__u8 devfn;		/**< (slot << 3) | function */
 };
 
 /** Flag of struct upcall_mem_request: online the range as movable. */
@@ -105,11 +109,11 @@ struct upcall_mem_request {
 
 /** GET_INFO memory online policy (the guest's auto_online_blocks). */
 enum upcall_mem_policy {
-	UPCALL_MEM_POLICY_OFFLINE	 = 0,
-	UPCALL_MEM_POLICY_ONLINE	 = 1,
-	UPCALL_MEM_POLICY_ONLINE_KERNEL	 = 2,
-	UPCALL_MEM_POLICY_ONLINE_MOVABLE = 3,
-	UPCALL_MEM_POLICY_UNKNOWN	 = 0xffffffff,
+	UPCALL_MEM_POLICY_OFFLINE	 = 0,	/**< "offline" */
+	UPCALL_MEM_POLICY_ONLINE	 = 1,	/**< "online" */
+	UPCALL_MEM_POLICY_ONLINE_KERNEL	 = 2,	/**< "online_kernel" */
+	UPCALL_MEM_POLICY_ONLINE_MOVABLE = 3,	/**< "online_movable" */
+	UPCALL_MEM_POLICY_UNKNOWN	 = 0xffffffff, /**< unknown */
 };
 
 /**
@@ -120,30 +124,33 @@ struct upcall_info_reply {
 	__le32 version;		/**< UPCALL_INFO_VERSION */
 	__le32 ops;		/**< bit n set: msg_type n is served (1..8) */
 	__le64 mem_block_size;	/**< bytes; 0 if memory hotplug is off */
-	__le32 cpus_possible;
-	__le32 cpus_present;
-	__le32 cpus_online;
+	__le32 cpus_possible;	/**< vCPUs the guest can ever have */
+	__le32 cpus_present;	/**< vCPUs it knows of */
+	__le32 cpus_online;	/**< vCPUs running */
 	__le32 mem_policy;	/**< enum upcall_mem_policy */
 	__le32 reserved[8];	/**< 0 */
 };
 
 /** Start of every reply: the header and the guest's result. */
 struct upcall_reply_header {
-	struct upcall_msg_header hdr;
+	struct upcall_msg_header hdr;	/**< msg_type: the request's type */
 	__le32 result;		/**< 0 or a negative errno (s32) */
 };
 
-/** Room for a body after the header / after the reply header. */
+/** Room for a body after the header. */
 #define UPCALL_MSG_BODY_MAX	(UPCALL_MSG_SIZE - sizeof(struct upcall_msg_header))
+/** Room for a body after the reply header. */
 #define UPCALL_REPLY_BODY_MAX	(UPCALL_MSG_SIZE - sizeof(struct upcall_reply_header))
 
 /** One whole message, as it travels. */
 struct upcall_msg {
-	struct upcall_msg_header hdr;
+	struct upcall_msg_header hdr;	/**< the header */
+	/** The body, zero-padded. */
 	__u8 body[UPCALL_MSG_SIZE - sizeof(struct upcall_msg_header)];
 };
 
 /* Every size and offset below is fixed by the specification. */
+/** @cond INTERNAL */
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_msg_header) == 16, "header size");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_msg_header, msg_size) == 4, "msg_size offset");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_msg_header, msg_type) == 8, "msg_type offset");
@@ -167,5 +174,6 @@ UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, mem_block_size) 
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, mem_policy) == 28, "info mem_policy offset");
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_reply_header) == 20, "reply header size");
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_msg) == UPCALL_MSG_SIZE, "message size");
+/** @endcond */
 
 #endif /* _UPCALL_WIRE_H */
