@@ -111,8 +111,9 @@ upcall_ctx *upcall_ctx_ref(upcall_ctx *ctx);
  * @brief Drop a reference on a context.
  *
  * Each session holds a reference to its context, so the context lives until
- * its sessions are gone.  The last reference stops the library thread (it
- * must not be dropped from a callback running on that thread).
+ * its sessions are gone.  The last reference stops and joins the library
+ * thread; dropped from a callback on that thread, it lets the thread end
+ * and free the context once the callback returns.
  * @param ctx A context, or NULL.
  * @return NULL.
  */
