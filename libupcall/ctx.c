@@ -345,19 +345,20 @@ static int ctx_dispatch(upcall_ctx *ctx, struct ulist *done,
 	return n;
 }
 
+/* Returns how many epoll events were handled, or -errno. */
 static int ctx_process_locked(upcall_ctx *ctx, struct ulist *done,
 			      struct ulist *state_q)
 {
-	int r, n;
+	int r;
 
 	r = ctx_handle_events(ctx);
 	if (r < 0)
 		return r;
-	n = r + ctx_run_timers(ctx);
+	ctx_run_timers(ctx);
 	ctx_timerfd_sync(ctx);
 	ulist_splice_tail(done, &ctx->done);
 	ulist_splice_tail(state_q, &ctx->state_q);
-	return n;
+	return r;
 }
 
 static bool ctx_may_process(upcall_ctx *ctx)
@@ -371,7 +372,7 @@ static bool ctx_may_process(upcall_ctx *ctx)
 UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
 {
 	struct ulist done, state_q;
-	int r;
+	int r, n = 0;
 
 	if (!ctx)
 		return -EINVAL;
@@ -390,15 +391,24 @@ UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
 	pthread_mutex_unlock(&ctx->lock);
 
 	if (r >= 0)
-		r += ctx_dispatch(ctx, &done, &state_q);
+		n = ctx_dispatch(ctx, &done, &state_q);
 
 	pthread_mutex_lock(&ctx->lock);
 	ctx->processing = false;
 	pthread_cond_broadcast(&ctx->cond);
 	/* A blocking call polling on another thread may be waiting for this. */
-	if (r > 0 && ctx->driving &&
+	if ((r > 0 || n > 0) && ctx->driving &&
 	    !pthread_equal(ctx->driver, pthread_self()))
 		ctx_wake(ctx);
+	/*
+	 * Call again only when work may be left: a full epoll batch, or
+	 * callbacks that queued more (their completions wake nobody, since
+	 * they ran on the processing thread).  Anything else makes the fd
+	 * readable, so the caller's next wait returns at once; sparing it an
+	 * empty round is a syscall less per request.
+	 */
+	if (r >= 0)
+		r = r >= EPOLL_BATCH || ctx_has_dispatch(ctx) ? 1 : 0;
 	pthread_mutex_unlock(&ctx->lock);
 	upcall_ctx_unref(ctx);
 	return r;
@@ -486,9 +496,15 @@ int ctx_drive(upcall_ctx *ctx, bool (*done)(void *arg), void *arg,
 		pthread_mutex_unlock(&ctx->lock);
 
 		r = upcall_ctx_process(ctx);
-		if (r == 0)
-			r = upcall_ctx_wait(ctx, deadline == UINT64_MAX ?
-					    UINT64_MAX : deadline - now);
+		if (r == 0) {
+			/* Idle now; but the round may have finished our wait. */
+			pthread_mutex_lock(&ctx->lock);
+			r = done(arg);
+			pthread_mutex_unlock(&ctx->lock);
+			if (!r)
+				r = upcall_ctx_wait(ctx, deadline == UINT64_MAX ?
+						    UINT64_MAX : deadline - now);
+		}
 
 		pthread_mutex_lock(&ctx->lock);
 		ctx->driving = false;

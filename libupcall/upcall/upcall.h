@@ -169,9 +169,9 @@ int upcall_ctx_get_timeout(upcall_ctx *ctx, uint64_t *usec);
  *
  * Only one thread processes a context at a time.
  * @param ctx The context.
- * @return >0 if work was done (call again), 0 if there was nothing to do,
- *         -EBUSY if another thread is processing the context (or a library
- *         thread runs), another negative errno on failure.
+ * @return >0 if more work may be pending (call again), 0 when the context
+ *         is idle (wait for its fd), -EBUSY if another thread is processing
+ *         the context (or a library thread runs), another negative errno.
  */
 int upcall_ctx_process(upcall_ctx *ctx);
 
