@@ -253,18 +253,15 @@ void ctx_timer_del(upcall_ctx *ctx, struct utimer *t)
 	t->deadline = UINT64_MAX;
 }
 
-static int ctx_run_timers(upcall_ctx *ctx)
+static void ctx_run_timers(upcall_ctx *ctx)
 {
 	uint64_t now = now_usec();
 	struct utimer *t;
-	int n = 0;
 
 	while ((t = utimer_heap_peek(&ctx->timers)) && t->deadline <= now) {
 		ctx_timer_del(ctx, t);
 		t->fn(t);
-		n++;
 	}
-	return n;
 }
 
 static void drain_fd(int fd)
@@ -309,10 +306,9 @@ static int ctx_dispatch(upcall_ctx *ctx, struct ulist *done,
 		upcall_session *s = container_of(state_q->next, upcall_session,
 						 state_node);
 		struct session_event ev[SESSION_EVENTS_MAX];
+		upcall_session_state_fn fn;
 		unsigned int i, k;
 		bool freeit = false;
-
-		upcall_session_state_fn fn;
 		void *data;
 
 		pthread_mutex_lock(&ctx->lock);
