@@ -203,13 +203,15 @@ void session_fail(upcall_session *s, int err)
 static void session_update_epoll(upcall_session *s)
 {
 	uint32_t want = EPOLLIN;
+	int r;
 
 	if (s->phase == PHASE_CONNECTING || s->tx_len > 0)
 		want |= EPOLLOUT;
 	if (want == s->epoll_events)
 		return;
-	if (ctx_epoll_mod(s->ctx, s->fd, want, s) < 0) {
-		session_fail(s, -errno);
+	r = ctx_epoll_mod(s->ctx, s->fd, want, s);
+	if (r < 0) {
+		session_fail(s, r);
 		return;
 	}
 	s->epoll_events = want;
