@@ -7,10 +7,9 @@
 #                 creates the vCPU (the guest sees nothing), then one ADD_CPU
 #                 through libupcall on the hybrid socket; the module adds and
 #                 onlines the CPU before it answers
-#   ACPI guest    the same bed with GPE 2 and 3 unmasked at run time (echo
-#                 unmask > /sys/firmware/acpi/interrupts/gpe0N, which undoes
-#                 acpi_mask_gpe=; boot-guest has no option to leave the masks
-#                 off), QMP device_add, ACPI tells the guest, and an agent
+#   ACPI guest    the same bed booted with --acpi-hotplug (ICH9's CPU and
+#                 memory GPEs not masked), QMP device_add, ACPI tells the
+#                 guest, and an agent
 #                 (bench/vm_agent.c, reached over vsock like Kata's) onlines
 #                 the CPU as soon as the kernel's uevent says it is there
 #
@@ -86,11 +85,11 @@ field() { sed -n "s/.*$1=\([-0-9]*\).*/\1/p" <<<"$2"; }
 
 # One retry: the guest module is rebuilt at every boot, and a concurrent
 # make in guest/ (another job's) can break one build.
-boot() { # SOCKET
+boot() { # SOCKET [BOOT-GUEST OPTIONS]
 	local out
-	if ! out=$("$bed/boot-guest" "$1" 2>&1); then
+	if ! out=$("$bed/boot-guest" "${@:2}" "$1" 2>&1); then
 		sleep 5
-		if ! out=$("$bed/boot-guest" "$1" 2>&1); then
+		if ! out=$("$bed/boot-guest" "${@:2}" "$1" 2>&1); then
 			echo "$out" | tail -20
 			echo "P3: could not boot the test bed" >&2
 			exit 1
@@ -157,7 +156,7 @@ A=$dir/a1.sock
 socks+=("$A")
 boot "$U" &
 bu=$!
-boot "$A" &
+boot "$A" --acpi-hotplug &
 ba=$!
 wait "$bu" || exit 1
 wait "$ba" || exit 1
@@ -196,7 +195,6 @@ set_mem_policy() { # SOCKET
 set_mem_policy "$U"
 
 prep_acpi() { # SOCKET
-	gx "$1" 'echo unmask > /sys/firmware/acpi/interrupts/gpe02; echo unmask > /sys/firmware/acpi/interrupts/gpe03' >/dev/null
 	set_mem_policy "$1"
 	install_agent "$1"
 	setup_trace "$1"
@@ -212,7 +210,7 @@ for ((b = 1; b <= boots; b++)); do
 		"$bed/boot-guest" --stop "$A" >/dev/null 2>&1 || true
 		A=$dir/a$b.sock
 		socks+=("$A")
-		boot "$A"
+		boot "$A" --acpi-hotplug
 		prep_acpi "$A"
 	fi
 	for core in 1 2 3; do
