@@ -163,11 +163,18 @@ static void serve(int sock)
 	send_frame(sock, TB_FRAME_EXIT, st, 4);
 }
 
+static void serve_child(int sock)
+{
+	/* The shell must see SIGCHLD at its default, or its own wait would
+	 * find no children. */
+	signal(SIGCHLD, SIG_DFL);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	serve(sock);
+}
+
 int main(int argc, char **argv)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET };
 	unsigned long port;
-	int one = 1;
 	int lfd;
 
 	if (argc != 2 || !(port = strtoul(argv[1], NULL, 10)) || port > 65535) {
@@ -180,43 +187,9 @@ int main(int argc, char **argv)
 	 * rather than leave zombies to a shell script at PID 1. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0) {
-		tb_log(PROG, "socket: %s", strerror(errno));
+	lfd = tb_listen_tcp(PROG, port);
+	if (lfd < 0)
 		return 1;
-	}
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	addr.sin_port = htons((uint16_t)port);
-	addr.sin_addr.s_addr = htonl(INADDR_ANY);
-	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    listen(lfd, 64) < 0) {
-		tb_log(PROG, "tcp port %lu: %s", port, strerror(errno));
-		return 1;
-	}
 	tb_log(PROG, "listening on tcp port %lu", port);
-
-	for (;;) {
-		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		pid_t pid;
-
-		if (c < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				usleep(10000);
-			continue;
-		}
-		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			/* The shell must see SIGCHLD at its default, or its
-			 * own wait would find no children. */
-			signal(SIGCHLD, SIG_DFL);
-			prctl(PR_SET_CHILD_SUBREAPER, 0);
-			serve(c);
-			_exit(0);
-		}
-		if (pid < 0)
-			tb_log(PROG, "fork: %s", strerror(errno));
-		close(c);
-	}
+	tb_serve_forked(PROG, lfd, serve_child);
 }

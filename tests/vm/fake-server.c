@@ -97,21 +97,5 @@ int main(int argc, char **argv)
 		 addr.svm_port);
 	kmsg(line);
 
-	for (;;) {
-		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		pid_t pid;
-
-		if (c < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				usleep(10000);
-			continue;
-		}
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			serve(c);
-			_exit(0);
-		}
-		close(c);
-	}
+	tb_serve_forked(PROG, lfd, serve);
 }

@@ -209,8 +209,6 @@ static void serve(int tcp)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET };
-	int one = 1;
 	int opt, lfd;
 	unsigned long port;
 
@@ -228,41 +226,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGCHLD, SIG_IGN); /* children reaped by the kernel */
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0) {
-		tb_log(PROG, "socket: %s", strerror(errno));
+	lfd = tb_listen_tcp(PROG, port);
+	if (lfd < 0)
 		return 1;
-	}
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	addr.sin_port = htons((uint16_t)port);
-	addr.sin_addr.s_addr = htonl(INADDR_ANY);
-	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    listen(lfd, 64) < 0) {
-		tb_log(PROG, "tcp port %lu: %s", port, strerror(errno));
-		return 1;
-	}
 	tb_log(PROG, "tcp port %lu -> vsock cid %u", port, target_cid);
-
-	for (;;) {
-		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		pid_t pid;
-
-		if (c < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				usleep(10000);
-			continue;
-		}
-		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			serve(c);
-			_exit(0);
-		}
-		if (pid < 0)
-			tb_log(PROG, "fork: %s", strerror(errno));
-		close(c);
-	}
+	tb_serve_forked(PROG, lfd, serve);
 
 usage:
 	fprintf(stderr, "usage: %s [-c CID] TCP_PORT\n", PROG);

@@ -8,11 +8,15 @@
 #define TB_UTIL_H
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 /* The exec protocol (execd in the guest, `tb-host exec` on the host).
@@ -94,6 +98,62 @@ static inline void tb_log(const char *prog, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/* A TCP listener on every address at PORT, or -1 (said on stderr). */
+static inline int tb_listen_tcp(const char *prog, unsigned long port)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	int one = 1;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		tb_log(prog, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	addr.sin_port = htons((uint16_t)port);
+	addr.sin_addr.s_addr = htonl(INADDR_ANY);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(fd, 64) < 0) {
+		tb_log(prog, "tcp port %lu: %s", port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Accept on LFD forever; SERVE handles each connection in a forked child.
+ * TCP connections get TCP_NODELAY (on others the option just fails).
+ */
+static inline __attribute__((noreturn)) void
+tb_serve_forked(const char *prog, int lfd,
+		void (*serve)(int fd))
+{
+	int one = 1;
+
+	for (;;) {
+		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		pid_t pid;
+
+		if (c < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				usleep(10000);
+			continue;
+		}
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			serve(c);
+			_exit(0);
+		}
+		if (pid < 0)
+			tb_log(prog, "fork: %s", strerror(errno));
+		close(c);
+	}
 }
 
 #endif /* TB_UTIL_H */
