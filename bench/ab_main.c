@@ -20,28 +20,6 @@ double b_run(unsigned int iters);
 static int lfd;
 static char path[108];
 
-static void *serve_thread(void *arg)
-{
-	bench_pin_peer();
-	serve_blocking((int)(intptr_t)arg, 1);
-	return NULL;
-}
-
-static void *accept_thread(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		pthread_t t;
-		int fd = accept(lfd, NULL, NULL);
-
-		if (fd < 0)
-			return NULL;
-		if (pthread_create(&t, NULL, serve_thread, (void *)(intptr_t)fd))
-			bench_die("pthread_create", errno);
-		pthread_detach(t);
-	}
-}
-
 static double raw_run(int fd, unsigned int iters)
 {
 	uint8_t req[MSG], rep[MSG];
@@ -71,7 +49,8 @@ int main(int argc, char **argv)
 		bench_die("ROUNDS 1..64, ITERS >= 1", EINVAL);
 	bench_pin_client();
 	lfd = listen_unix(path, sizeof(path), "ab");
-	if (pthread_create(&t, NULL, accept_thread, NULL))
+	if (pthread_create(&t, NULL, bench_accept_thread,
+			   (void *)(intptr_t)lfd))
 		bench_die("pthread_create", errno);
 	raw = connect_unix_blocking(path);
 	write_all(raw, "CONNECT 219\n", 12);

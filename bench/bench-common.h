@@ -312,4 +312,33 @@ static inline unsigned int env_uint(const char *name, unsigned int def)
 	return v && *v ? (unsigned int)strtoul(v, NULL, 10) : def;
 }
 
+/* The fake guest: one blocking thread per connection... */
+static inline void *bench_serve_thread(void *arg)
+{
+	bench_pin_peer();
+	serve_blocking((int)(intptr_t)arg, 1);
+	return NULL;
+}
+
+/* ...accepted on the listening socket (intptr_t)ARG until it is closed. */
+static inline void *bench_accept_thread(void *arg)
+{
+	int lfd = (int)(intptr_t)arg;
+
+	for (;;) {
+		pthread_t t;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return NULL;
+		}
+		if (pthread_create(&t, NULL, bench_serve_thread,
+				   (void *)(intptr_t)fd))
+			bench_die("pthread_create", errno);
+		pthread_detach(t);
+	}
+}
+
 #endif /* BENCH_COMMON_H */

@@ -36,31 +36,6 @@ static const char *const vname[V_MAX] = { "raw", "raw-epoll", "lib", "lib-sync" 
 static int listen_fd;
 static char sock_path[108];
 
-static void *serve_thread(void *arg)
-{
-	bench_pin_peer();
-	serve_blocking((int)(intptr_t)arg, 1);
-	return NULL;
-}
-
-static void *accept_thread(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		pthread_t t;
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return NULL;
-		}
-		if (pthread_create(&t, NULL, serve_thread, (void *)(intptr_t)fd))
-			bench_die("pthread_create", errno);
-		pthread_detach(t);
-	}
-}
-
 /* A raw client: the same hybrid handshake the library does, by hand. */
 static int raw_connect(void)
 {
@@ -271,7 +246,8 @@ int main(int argc, char **argv)
 	raise_nofile();
 	bench_pin_client();
 	listen_fd = listen_unix(sock_path, sizeof(sock_path), "bench-rt");
-	if (pthread_create(&at, NULL, accept_thread, NULL))
+	if (pthread_create(&at, NULL, bench_accept_thread,
+			   (void *)(intptr_t)listen_fd))
 		bench_die("pthread_create", errno);
 
 	raw.fd = raw_connect();

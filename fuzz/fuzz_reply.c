@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-common.h"
+
 #include "libupcall-private.h"
 
 static const uint32_t types[] = {
@@ -32,20 +34,6 @@ static const uint32_t types[] = {
 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
-	} while (0)
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
 
 /* ---- the reference model, from wire-protocol.md and proto.c's contract */
 

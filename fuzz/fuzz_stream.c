@@ -40,14 +40,7 @@
 #include <upcall/upcall.h>
 #include <upcall/wire.h>
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
-	} while (0)
+#include "fuzz-common.h"
 
 #define MAX_REQ 7
 #define SPIN_LIMIT 10000
