@@ -271,7 +271,7 @@ UPCALL_EXPORT int upcall_devmgr_pci_del_sync(upcall_session *s, uint8_t bus,
 
 UPCALL_EXPORT int upcall_devmgr_get_info_sync(upcall_session *s,
 					      uint64_t timeout_usec,
-					      upcall_info *info)
+					      int *result, upcall_info *info)
 {
 	upcall_request *req = NULL;
 	int r;
@@ -282,8 +282,14 @@ UPCALL_EXPORT int upcall_devmgr_get_info_sync(upcall_session *s,
 	if (r < 0)
 		return r;
 	r = sync_wait(req, timeout_usec);
-	if (r == 1)
+	if (r == 1) {
+		/* Answered: what remains is the guest's word. */
 		r = upcall_request_get_info(req, info);
+		if (result) {
+			*result = r;
+			r = 0;
+		}
+	}
 	upcall_request_unref(req);
 	return r;
 }

@@ -462,14 +462,14 @@ START_TEST(test_null_args)
 	ck_assert_int_eq(upcall_devmgr_mem_del_sync(NULL, 0, 1, 0, NULL), -EINVAL);
 	ck_assert_int_eq(upcall_devmgr_pci_add_sync(NULL, 0, 8, 0, &r), -EINVAL);
 	ck_assert_int_eq(upcall_devmgr_pci_del_sync(NULL, 0, 8, 0, NULL), -EINVAL);
-	ck_assert_int_eq(upcall_devmgr_get_info_sync(NULL, 0, &info), -EINVAL);
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(NULL, 0, &r, &info), -EINVAL);
 
 	/* A real session with NULL where a pointer is required. */
 	ck_assert_int_eq(upcall_session_new(ctx, &s), 0);
 	ck_assert_int_eq(upcall_session_open_unix(s, NULL), -EINVAL);
 	ck_assert_int_eq(upcall_session_open_unix(s, ""), -EINVAL);
 	ck_assert_int_eq(upcall_session_open_fd(s, -1), -EINVAL);
-	ck_assert_int_eq(upcall_devmgr_get_info_sync(s, 0, NULL), -EINVAL);
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(s, 0, &r, NULL), -EINVAL);
 	ck_assert_int_eq(upcall_session_get_state(s), UPCALL_SESSION_IDLE);
 	upcall_session_unref(s);
 	upcall_ctx_unref(ctx);

@@ -290,7 +290,7 @@ START_TEST(test_get_info)
 	w.cpus_online = 16;
 	w.mem_policy = UPCALL_MEM_POLICY_UNKNOWN;
 	fg_set_info(E.fg, &w);
-	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, &info), 0);
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, NULL, &info), 0);
 	ck_assert_uint_eq(info.version, 0x102);
 	ck_assert_uint_eq(info.ops, 0x1e);
 	ck_assert_uint_eq(info.mem_block_size, 0x400000000ull);
@@ -317,12 +317,19 @@ START_TEST(test_get_info_unsupported)
 	ck_assert_int_eq(result, -1);
 	ck_assert_int_eq(upcall_request_get_info(req, &info), -EOPNOTSUPP);
 	upcall_request_unref(req);
-	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, &info), -EOPNOTSUPP);
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, NULL, &info),
+			 -EOPNOTSUPP);
+	/* With @result, the return value is the transport's alone. */
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, &result, &info), 0);
+	ck_assert_int_eq(result, -EOPNOTSUPP);
 
 	/* A guest that knows GET_INFO but fails it: its error. */
 	fg_set_info(E.fg, &(struct upcall_info_reply){ .version = 0x100 });
 	fg_set_result(E.fg, -EIO, -1);
-	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, &info), -EIO);
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, NULL, &info), -EIO);
+	result = 0;
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, &result, &info), 0);
+	ck_assert_int_eq(result, -EIO);
 	/* The session is fine all along. */
 	ck_assert_int_eq(E.st.n, 2);
 }

@@ -174,7 +174,7 @@ START_TEST(test_pieces)
 	ck_assert_int_eq(t3.error, 0);
 	ck_assert_int_eq(t3.result, -EBUSY);
 	fg_set_result(E.fg, 0, -1);
-	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, &info), 0);
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, NULL, &info), 0);
 	ck_assert_uint_eq(info.mem_block_size, 0x8000000);
 
 	tc_states_expect(&E.st, 2, { UPCALL_SESSION_CONNECTING, 0 },

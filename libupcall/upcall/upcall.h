@@ -835,13 +835,16 @@ int upcall_devmgr_pci_del_sync(upcall_session *session, uint8_t bus,
  * @brief Query the guest's capabilities and wait.
  * @param session The session.
  * @param timeout_usec Wait limit, 0 for the session's request timeout.
- * @param info Filled on success.
- * @return 0, -EOPNOTSUPP for a guest without the extension (a Dragonball
- *         guest: not an error of the session), the guest's error, or a
- *         transport error.
+ * @param result The guest's result, or NULL (see above): 0 when @p info
+ *        was filled, -EOPNOTSUPP for a guest without the extension (a
+ *        Dragonball guest: not an error of the session), else the guest's
+ *        error.
+ * @param info Filled when the guest's result is 0.
+ * @return 0 or a negative errno.
  */
 int upcall_devmgr_get_info_sync(upcall_session *session,
-				uint64_t timeout_usec, upcall_info *info);
+				uint64_t timeout_usec, int *result,
+				upcall_info *info);
 
 /** @} */
 

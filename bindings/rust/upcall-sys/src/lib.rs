@@ -329,6 +329,7 @@ extern "C" {
     pub fn upcall_devmgr_get_info_sync(
         session: *mut upcall_session,
         timeout_usec: u64,
+        result: *mut c_int,
         info: *mut upcall_info,
     ) -> c_int;
 }
