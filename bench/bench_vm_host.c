@@ -353,7 +353,7 @@ static int cmd_upcall_rtt(char **argv)
 	for (i = 0; i < n; i++) {
 		long long t0 = now_us();
 
-		r = upcall_devmgr_get_info_sync(s, 10000000, &info);
+		r = upcall_devmgr_get_info_sync(s, 10000000, NULL, &info);
 		if (r < 0)
 			die("GET_INFO", r);
 		v[i] = now_us() - t0;
