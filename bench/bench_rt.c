@@ -9,7 +9,11 @@
  *   raw        write 1024, blocking read 1024 (the baseline)
  *   raw-epoll  the same, but epoll_wait before each read (information)
  *   lib        libupcall async: submit, the context's fd in the caller's
- *              own epoll loop, upcall_ctx_process() until 0 (the target)
+ *              own epoll loop, upcall_ctx_process() until 0
+ *   lib-io     libupcall async, the caller polls the session's socket
+ *              (upcall_ctx_set_io_fn()): the socket and the context's fd
+ *              in the caller's epoll, upcall_session_process() on the
+ *              socket's events (the latency path, and the target)
  *   lib-sync   upcall_devmgr_cpu_add_sync() (information)
  *
  * Interleaved: every round runs each variant once (rotating the order),
@@ -30,8 +34,9 @@
 
 #define TARGET 1.15
 
-enum { V_RAW, V_RAW_EPOLL, V_LIB, V_LIB_SYNC, V_MAX };
-static const char *const vname[V_MAX] = { "raw", "raw-epoll", "lib", "lib-sync" };
+enum { V_RAW, V_RAW_EPOLL, V_LIB, V_LIB_IO, V_LIB_SYNC, V_MAX };
+static const char *const vname[V_MAX] = { "raw", "raw-epoll", "lib", "lib-io",
+					  "lib-sync" };
 
 static int listen_fd;
 static char sock_path[108];
@@ -115,6 +120,10 @@ static void lib_cb(upcall_request *req, int error, void *userdata)
 	d->done = true;
 }
 
+/*
+ * One loop for both: an event with a session is its socket (lib-io), the
+ * context's fd has none.
+ */
 static unsigned int run_lib(struct lib_client *c, unsigned int iters)
 {
 	static const uint8_t ids[] = { 1 };
@@ -128,11 +137,18 @@ static unsigned int run_lib(struct lib_client *c, unsigned int iters)
 			bench_die("upcall_devmgr_cpu_add", r);
 		while (!d.done) {
 			struct epoll_event ev;
+			int n = epoll_wait(c->ep, &ev, 1, -1);
 
-			if (epoll_wait(c->ep, &ev, 1, -1) < 0 && errno != EINTR)
+			if (n < 0 && errno != EINTR)
 				bench_die("epoll_wait", errno);
-			while ((r = upcall_ctx_process(c->ctx)) > 0)
-				;
+			r = 0;
+			if (n > 0 && ev.data.ptr)
+				r = upcall_session_process(ev.data.ptr);
+			else if (n > 0)
+				r = 1;
+			if (r > 0)
+				while ((r = upcall_ctx_process(c->ctx)) > 0)
+					;
 			if (r < 0)
 				bench_die("upcall_ctx_process", r);
 		}
@@ -158,14 +174,28 @@ static unsigned int run_lib_sync(struct lib_client *c, unsigned int iters)
 	return bad;
 }
 
-static void lib_open(struct lib_client *c)
+static int lib_io_fn(upcall_session *s, int fd, upcall_io_op op,
+		     uint32_t events, void *userdata)
+{
+	struct lib_client *c = userdata;
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+
+	return epoll_ctl(c->ep, (int)op, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void lib_open(struct lib_client *c, bool io)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int r;
 
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (c->ep < 0)
+		bench_die("epoll", errno);
 	r = upcall_ctx_new(&c->ctx);
 	if (r < 0)
 		bench_die("upcall_ctx_new", r);
+	if (io && (r = upcall_ctx_set_io_fn(c->ctx, lib_io_fn, c)) < 0)
+		bench_die("upcall_ctx_set_io_fn", r);
 	r = upcall_session_new(c->ctx, &c->s);
 	if (r < 0)
 		bench_die("upcall_session_new", r);
@@ -176,15 +206,22 @@ static void lib_open(struct lib_client *c)
 	r = upcall_session_wait_ready(c->s, 5000000);
 	if (r < 0)
 		bench_die("upcall_session_wait_ready", r);
-	c->ep = epoll_create1(EPOLL_CLOEXEC);
 	ev.events = (uint32_t)upcall_ctx_get_events(c->ctx);
-	if (c->ep < 0 || epoll_ctl(c->ep, EPOLL_CTL_ADD, upcall_ctx_get_fd(c->ctx), &ev) < 0)
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, upcall_ctx_get_fd(c->ctx), &ev) < 0)
 		bench_die("epoll", errno);
+}
+
+static void lib_close(struct lib_client *c)
+{
+	upcall_session_unref(c->s);
+	upcall_ctx_unref(c->ctx);
+	close(c->ep);
 }
 
 /* One timed run of variant @v: microseconds per round trip. */
 static double run_variant(int v, struct raw_client *raw, struct raw_client *rawe,
-			  struct lib_client *lib, unsigned int iters)
+			  struct lib_client *lib, struct lib_client *libio,
+			  unsigned int iters)
 {
 	uint64_t t0 = bench_now_ns();
 	unsigned int bad = 0;
@@ -198,6 +235,9 @@ static double run_variant(int v, struct raw_client *raw, struct raw_client *rawe
 		break;
 	case V_LIB:
 		bad = run_lib(lib, iters);
+		break;
+	case V_LIB_IO:
+		bad = run_lib(libio, iters);
 		break;
 	case V_LIB_SYNC:
 		bad = run_lib_sync(lib, iters);
@@ -215,7 +255,7 @@ int main(int argc, char **argv)
 	unsigned int rounds = env_uint("BENCH_ROUNDS", 9);
 	unsigned int iters = env_uint("BENCH_ITERS", 20000);
 	struct raw_client raw, rawe;
-	struct lib_client lib;
+	struct lib_client lib, libio;
 	struct epoll_event ev = { .events = EPOLLIN };
 	double res[V_MAX][64], ratio[64], med[V_MAX], rmed;
 	int only = -1, i;
@@ -233,7 +273,8 @@ int main(int argc, char **argv)
 			for (only = 0; only < V_MAX && strcmp(n, vname[only]); only++)
 				;
 			if (only == V_MAX)
-				bench_die("--only: raw, raw-epoll, lib or lib-sync", EINVAL);
+				bench_die("--only: raw, raw-epoll, lib, lib-io or lib-sync",
+					  EINVAL);
 		} else {
 			fprintf(stderr, "usage: %s [--rounds N] [--iters N] [--only VARIANT]\n",
 				argv[0]);
@@ -255,10 +296,11 @@ int main(int argc, char **argv)
 	rawe.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (rawe.ep < 0 || epoll_ctl(rawe.ep, EPOLL_CTL_ADD, rawe.fd, &ev) < 0)
 		bench_die("epoll", errno);
-	lib_open(&lib);
+	lib_open(&lib, false);
+	lib_open(&libio, true);
 
 	if (only >= 0) {
-		double us = run_variant(only, &raw, &rawe, &lib, iters);
+		double us = run_variant(only, &raw, &rawe, &lib, &libio, iters);
 
 		printf("P1 %s: %u round trips, %.2f us each\n", vname[only], iters, us);
 		goto out;
@@ -266,39 +308,42 @@ int main(int argc, char **argv)
 
 	/* Warm up every path (page faults, caches, the peer's threads). */
 	for (i = 0; i < V_MAX; i++)
-		run_variant(i, &raw, &rawe, &lib, iters / 10 + 1);
+		run_variant(i, &raw, &rawe, &lib, &libio, iters / 10 + 1);
 
 	printf("P1: request round trip over a hybrid-vsock Unix socket, in-process fake guest\n");
 	printf("    %u rounds x %u round trips per variant, interleaved; us per round trip;"
 	       " CPUs: %s\n", rounds, iters, bench_pin_mode());
-	printf("    round %10s %10s %10s %10s   lib/raw\n", vname[0], vname[1], vname[2],
-	       vname[3]);
+	printf("    round %10s %10s %10s %10s %10s   lib/raw lib-io/raw\n", vname[0],
+	       vname[1], vname[2], vname[3], vname[4]);
 	for (r = 0; r < rounds; r++) {
 		for (i = 0; i < V_MAX; i++) {
 			int v = (int)((r + (unsigned int)i) % V_MAX);
 
-			res[v][r] = run_variant(v, &raw, &rawe, &lib, iters);
+			res[v][r] = run_variant(v, &raw, &rawe, &lib, &libio, iters);
 		}
-		ratio[r] = res[V_LIB][r] / res[V_RAW][r];
-		printf("    %5u %10.2f %10.2f %10.2f %10.2f   %.3f\n", r + 1, res[0][r],
-		       res[1][r], res[2][r], res[3][r], ratio[r]);
+		ratio[r] = res[V_LIB_IO][r] / res[V_RAW][r];
+		printf("    %5u %10.2f %10.2f %10.2f %10.2f %10.2f   %.3f   %.3f\n", r + 1,
+		       res[0][r], res[1][r], res[2][r], res[3][r], res[4][r],
+		       res[V_LIB][r] / res[V_RAW][r], ratio[r]);
 	}
 	for (i = 0; i < V_MAX; i++)
 		med[i] = median(res[i], (int)rounds);
 	rmed = median(ratio, (int)rounds);
-	printf("    median %9.2f %10.2f %10.2f %10.2f   %.3f\n", med[0], med[1], med[2],
-	       med[3], rmed);
+	printf("    median %9.2f %10.2f %10.2f %10.2f %10.2f   %.3f   %.3f\n", med[0],
+	       med[1], med[2], med[3], med[4], med[V_LIB] / med[V_RAW], rmed);
 	printf("P1 raw-epoll/raw = %.3f (information)\n", med[V_RAW_EPOLL] / med[V_RAW]);
 	printf("P1 lib-sync/raw  = %.3f (information)\n", med[V_LIB_SYNC] / med[V_RAW]);
-	printf("P1 lib/raw       = %.3f (ratio of medians; median of per-round ratios %.3f), "
+	printf("P1 lib/raw       = %.3f (information: the context's fd nested in the "
+	       "caller's epoll)\n", med[V_LIB] / med[V_RAW]);
+	printf("P1 lib-io/raw    = %.3f (ratio of medians; median of per-round ratios %.3f), "
 	       "target <= %.2f: %s\n",
-	       med[V_LIB] / med[V_RAW], rmed, TARGET,
-	       med[V_LIB] / med[V_RAW] <= TARGET ? "PASS" : "MISS");
+	       med[V_LIB_IO] / med[V_RAW], rmed, TARGET,
+	       med[V_LIB_IO] / med[V_RAW] <= TARGET ? "PASS" : "MISS");
 out:
 	close(raw.fd);
 	close(rawe.fd);
-	upcall_session_unref(lib.s);
-	upcall_ctx_unref(lib.ctx);
+	lib_close(&lib);
+	lib_close(&libio);
 	unlink(sock_path);
 	return 0;
 }

@@ -62,6 +62,7 @@ UPCALL_EXPORT int upcall_ctx_new(upcall_ctx **ret)
 	ctx->log_priority = LOG_ERR;
 	ulist_init(&ctx->done);
 	ulist_init(&ctx->state_q);
+	ulist_init(&ctx->io_list);
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -75,10 +76,10 @@ UPCALL_EXPORT int upcall_ctx_new(upcall_ctx **ret)
 		r = -errno;
 		goto fail;
 	}
-	r = ctx_epoll_add(ctx, ctx->wakefd, EPOLLIN, &tag_wake);
+	r = ctx_epoll_ctl(ctx, EPOLL_CTL_ADD, ctx->wakefd, EPOLLIN, &tag_wake);
 	if (r < 0)
 		goto fail;
-	r = ctx_epoll_add(ctx, ctx->timerfd, EPOLLIN, &tag_timer);
+	r = ctx_epoll_ctl(ctx, EPOLL_CTL_ADD, ctx->timerfd, EPOLLIN, &tag_timer);
 	if (r < 0)
 		goto fail;
 	*ret = ctx;
@@ -175,23 +176,16 @@ UPCALL_EXPORT int upcall_ctx_get_timeout(upcall_ctx *ctx, uint64_t *usec)
 	return 0;
 }
 
-int ctx_epoll_add(upcall_ctx *ctx, int fd, uint32_t events, void *ptr)
+_Static_assert(UPCALL_IO_ADD == EPOLL_CTL_ADD && UPCALL_IO_DEL == EPOLL_CTL_DEL &&
+	       UPCALL_IO_MOD == EPOLL_CTL_MOD, "upcall_io_op is EPOLL_CTL_*");
+_Static_assert(POLLIN == EPOLLIN && POLLOUT == EPOLLOUT,
+	       "the I/O callback's events are both poll and epoll bits");
+
+int ctx_epoll_ctl(upcall_ctx *ctx, int op, int fd, uint32_t events, void *ptr)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = ptr };
 
-	return epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
-int ctx_epoll_mod(upcall_ctx *ctx, int fd, uint32_t events, void *ptr)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = ptr };
-
-	return epoll_ctl(ctx->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
-}
-
-void ctx_epoll_del(upcall_ctx *ctx, int fd)
-{
-	epoll_ctl(ctx->epfd, EPOLL_CTL_DEL, fd, NULL);
+	return epoll_ctl(ctx->epfd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
 bool ctx_on_processor(upcall_ctx *ctx)
@@ -209,6 +203,40 @@ void ctx_wake(upcall_ctx *ctx)
 	ctx->wake_pending = true;
 	if (write(ctx->wakefd, &one, sizeof(one)) < 0)
 		ctx->wake_pending = false;
+}
+
+/*
+ * A socket was added, re-armed or dropped in io_fn mode: a thread polling
+ * the old set (a blocking call, the library thread) must poll the new one.
+ * Unlike ctx_wake(), this wakes it from the processing thread too.
+ */
+void ctx_io_changed(upcall_ctx *ctx)
+{
+	uint64_t one = 1;
+
+	if (!ctx->io_polling || ctx->wake_pending)
+		return;
+	ctx->wake_pending = true;
+	if (write(ctx->wakefd, &one, sizeof(one)) < 0)
+		ctx->wake_pending = false;
+}
+
+UPCALL_EXPORT int upcall_ctx_set_io_fn(upcall_ctx *ctx, upcall_io_fn fn,
+				       void *userdata)
+{
+	int r = 0;
+
+	if (!ctx)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->n_sessions) {
+		r = -EBUSY;
+	} else {
+		ctx->io_fn = fn;
+		ctx->io_data = userdata;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return r;
 }
 
 /*
@@ -365,13 +393,15 @@ static bool ctx_may_process(upcall_ctx *ctx)
 	       pthread_equal(ctx->thread, pthread_self());
 }
 
-UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
+/*
+ * One round of processing: the context's epoll fd, or (@s) one session's
+ * socket in io_fn mode; then the callbacks that became due.
+ */
+static int ctx_process(upcall_ctx *ctx, upcall_session *s)
 {
 	struct ulist done, state_q;
-	int r, n = 0;
+	int r = 0, n = 0;
 
-	if (!ctx)
-		return -EINVAL;
 	ulist_init(&done);
 	ulist_init(&state_q);
 	upcall_ctx_ref(ctx);	/* a callback may drop the last reference */
@@ -383,7 +413,13 @@ UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
 	}
 	ctx->processing = true;
 	ctx->processor = pthread_self();
-	r = ctx_process_locked(ctx, &done, &state_q);
+	if (s) {
+		session_io(s);
+		ulist_splice_tail(&done, &ctx->done);
+		ulist_splice_tail(&state_q, &ctx->state_q);
+	} else {
+		r = ctx_process_locked(ctx, &done, &state_q);
+	}
 	pthread_mutex_unlock(&ctx->lock);
 
 	if (r >= 0)
@@ -392,8 +428,11 @@ UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
 	pthread_mutex_lock(&ctx->lock);
 	ctx->processing = false;
 	pthread_cond_broadcast(&ctx->cond);
-	/* A blocking call polling on another thread may be waiting for this. */
-	if ((r > 0 || n > 0) && ctx->driving &&
+	/*
+	 * A blocking call polling on another thread may be waiting for this
+	 * (a socket's I/O counts: its poll may have missed data read here).
+	 */
+	if ((r > 0 || n > 0 || s) && ctx->driving &&
 	    !pthread_equal(ctx->driver, pthread_self()))
 		ctx_wake(ctx);
 	/*
@@ -408,6 +447,16 @@ UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
 	pthread_mutex_unlock(&ctx->lock);
 	upcall_ctx_unref(ctx);
 	return r;
+}
+
+UPCALL_EXPORT int upcall_ctx_process(upcall_ctx *ctx)
+{
+	return ctx ? ctx_process(ctx, NULL) : -EINVAL;
+}
+
+UPCALL_EXPORT int upcall_session_process(upcall_session *s)
+{
+	return s ? ctx_process(s->ctx, s) : -EINVAL;
 }
 
 static int poll_fd(int fd, uint64_t timeout_usec)
@@ -443,6 +492,105 @@ static void timespec_from_usec(struct timespec *ts, uint64_t usec)
 {
 	ts->tv_sec = usec / 1000000u;
 	ts->tv_nsec = (usec % 1000000u) * 1000u;
+}
+
+/*
+ * In io_fn mode the sockets are not in the context's epoll fd, so a thread
+ * that waits for the context (a blocking call, the library thread) polls
+ * them itself, next to that fd.  The round holds a reference on each
+ * session polled, so that its socket's readiness can still be handled
+ * once the poll returns.
+ */
+#define IO_ROUND_STACK 16
+
+struct io_round {
+	unsigned int n;			/* sessions held */
+	struct pollfd *pfd;		/* [0]: the context; [1 + i]: ss[i] */
+	upcall_session **ss;
+	struct pollfd pfd_stack[IO_ROUND_STACK + 1];
+	upcall_session *ss_stack[IO_ROUND_STACK];
+};
+
+/* Wait for the context or any of its sockets; 0 on timeout, >0, -errno. */
+static int ctx_wait_all(upcall_ctx *ctx, uint64_t timeout_usec,
+			struct io_round *rd)
+{
+	struct timespec ts, *tsp = NULL;
+	struct ulist *it;
+	int r;
+
+	rd->n = 0;
+	rd->pfd = rd->pfd_stack;
+	rd->ss = rd->ss_stack;
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx_has_dispatch(ctx)) {
+		pthread_mutex_unlock(&ctx->lock);
+		return 1;
+	}
+	if (!ctx->io_fn) {
+		pthread_mutex_unlock(&ctx->lock);
+		return poll_fd(ctx->epfd, timeout_usec);
+	}
+	if (ctx->n_io > IO_ROUND_STACK) {
+		rd->pfd = malloc((ctx->n_io + 1) * sizeof(*rd->pfd));
+		rd->ss = malloc(ctx->n_io * sizeof(*rd->ss));
+		if (!rd->pfd || !rd->ss) {
+			/* Degraded, not stuck: look again every 10 ms. */
+			free(rd->pfd);
+			free(rd->ss);
+			rd->pfd = rd->pfd_stack;
+			rd->ss = rd->ss_stack;
+			pthread_mutex_unlock(&ctx->lock);
+			return poll_fd(ctx->epfd, timeout_usec < 10000 ?
+						  timeout_usec : 10000);
+		}
+	}
+	rd->pfd[0] = (struct pollfd){ .fd = ctx->epfd, .events = POLLIN };
+	for (it = ctx->io_list.next; it != &ctx->io_list; it = it->next) {
+		upcall_session *s = container_of(it, upcall_session, io_node);
+
+		s->n_ref++;
+		rd->ss[rd->n] = s;
+		rd->pfd[++rd->n] = (struct pollfd){
+			.fd = s->fd, .events = (short)s->epoll_events };
+	}
+	ctx->io_polling++;
+	pthread_mutex_unlock(&ctx->lock);
+
+	if (timeout_usec != UINT64_MAX) {
+		timespec_from_usec(&ts, timeout_usec);
+		tsp = &ts;
+	}
+	r = ppoll(rd->pfd, rd->n + 1, tsp, NULL);
+	if (r < 0)
+		r = -errno;
+
+	pthread_mutex_lock(&ctx->lock);
+	ctx->io_polling--;
+	pthread_mutex_unlock(&ctx->lock);
+	return r;
+}
+
+/*
+ * Handle the sockets a wait found ready (unless @process is false), then
+ * drop the round's references.  The caller must hold a reference on the
+ * context: dropping a session's may drop the context's last but one.
+ */
+static void ctx_wait_finish(upcall_ctx *ctx, struct io_round *rd,
+			    bool process)
+{
+	unsigned int i;
+
+	for (i = 0; i < rd->n; i++)
+		if (process && rd->pfd[i + 1].revents)
+			ctx_process(ctx, rd->ss[i]);
+	for (i = 0; i < rd->n; i++)
+		upcall_session_unref(rd->ss[i]);
+	if (rd->pfd != rd->pfd_stack) {
+		free(rd->pfd);
+		free(rd->ss);
+	}
+	rd->n = 0;
 }
 
 /*
@@ -493,13 +641,17 @@ int ctx_drive(upcall_ctx *ctx, bool (*done)(void *arg), void *arg,
 
 		r = upcall_ctx_process(ctx);
 		if (r == 0) {
+			struct io_round rd;
+
 			/* Idle now; but the round may have finished our wait. */
 			pthread_mutex_lock(&ctx->lock);
 			r = done(arg);
 			pthread_mutex_unlock(&ctx->lock);
-			if (!r)
-				r = upcall_ctx_wait(ctx, deadline == UINT64_MAX ?
-						    UINT64_MAX : deadline - now);
+			if (!r) {
+				r = ctx_wait_all(ctx, deadline == UINT64_MAX ?
+						 UINT64_MAX : deadline - now, &rd);
+				ctx_wait_finish(ctx, &rd, true);
+			}
 		}
 
 		pthread_mutex_lock(&ctx->lock);
@@ -542,6 +694,7 @@ static void *ctx_thread_main(void *arg)
 	upcall_ctx *ctx = arg;
 
 	for (;;) {
+		struct io_round rd;
 		bool stop;
 
 		/*
@@ -553,12 +706,14 @@ static void *ctx_thread_main(void *arg)
 		pthread_mutex_unlock(&ctx->lock);
 		if (stop)
 			return NULL;
-		upcall_ctx_wait(ctx, UINT64_MAX);
+		ctx_wait_all(ctx, UINT64_MAX, &rd);
+		/* Sessions held keep a reference: this fails with none held. */
 		if (!ctx_ref_unless_zero(ctx))
 			return NULL;
 		pthread_mutex_lock(&ctx->lock);
 		stop = ctx->thread_stop;
 		pthread_mutex_unlock(&ctx->lock);
+		ctx_wait_finish(ctx, &rd, !stop);
 		if (!stop)
 			while (upcall_ctx_process(ctx) > 0)
 				;

@@ -114,6 +114,13 @@ struct upcall_ctx {
 	bool thread_running, thread_stop, thread_frees;
 	pthread_t thread;
 
+	unsigned int n_sessions;	/* alive, for upcall_ctx_set_io_fn() */
+	upcall_io_fn io_fn;		/* the caller polls the sockets */
+	void *io_data;
+	struct ulist io_list;		/* sessions with a socket, io_fn mode */
+	unsigned int n_io;
+	unsigned int io_polling;	/* threads in a poll(2) of io_list */
+
 	upcall_log_fn log_fn;
 	void *log_data;
 	int log_priority;
@@ -140,10 +147,10 @@ uint64_t usec_add(uint64_t a, uint64_t b);
 int ctx_timer_add(upcall_ctx *ctx, struct utimer *t, uint64_t deadline);
 void ctx_timer_del(upcall_ctx *ctx, struct utimer *t);
 void ctx_wake(upcall_ctx *ctx);
+void ctx_io_changed(upcall_ctx *ctx);
 bool ctx_on_processor(upcall_ctx *ctx);
-int ctx_epoll_add(upcall_ctx *ctx, int fd, uint32_t events, void *ptr);
-int ctx_epoll_mod(upcall_ctx *ctx, int fd, uint32_t events, void *ptr);
-void ctx_epoll_del(upcall_ctx *ctx, int fd);
+/* @op: EPOLL_CTL_*, the values of upcall_io_op. */
+int ctx_epoll_ctl(upcall_ctx *ctx, int op, int fd, uint32_t events, void *ptr);
 
 /* Drive the context until @done(arg) holds (checked with the lock held). */
 int ctx_drive(upcall_ctx *ctx, bool (*done)(void *arg), void *arg,
@@ -196,7 +203,8 @@ struct upcall_session {
 	char *path;
 	uint32_t cid;
 	int fd;
-	uint32_t epoll_events;
+	uint32_t epoll_events;		/* as registered; 0 when not */
+	struct ulist io_node;		/* in ctx->io_list while registered */
 	enum session_phase phase;
 	upcall_session_state state;
 	int last_error;

@@ -46,6 +46,9 @@ UPCALL_EXPORT int upcall_session_new(upcall_ctx *ctx, upcall_session **ret)
 		return -ENOMEM;
 	s->n_ref = 1;
 	s->ctx = upcall_ctx_ref(ctx);
+	pthread_mutex_lock(&ctx->lock);
+	ctx->n_sessions++;
+	pthread_mutex_unlock(&ctx->lock);
 #ifdef __aarch64__
 	s->arch = UPCALL_ARCH_AARCH64;
 #else
@@ -64,6 +67,7 @@ UPCALL_EXPORT int upcall_session_new(upcall_ctx *ctx, upcall_session **ret)
 	utimer_init(&s->timer, session_timer_fn);
 	ulist_init(&s->queue);
 	ulist_init(&s->state_node);
+	ulist_init(&s->io_node);
 	*ret = s;
 	return 0;
 }
@@ -78,14 +82,49 @@ UPCALL_EXPORT upcall_session *upcall_session_ref(upcall_session *s)
 	return s;
 }
 
+/*
+ * Watch the socket for @events, 0 for not at all: in the context's epoll,
+ * or through the caller's I/O callback (upcall_ctx_set_io_fn()).
+ */
+static int session_poll_set(upcall_session *s, uint32_t events)
+{
+	upcall_ctx *ctx = s->ctx;
+	upcall_io_op op;
+	int r;
+
+	if (events == s->epoll_events)
+		return 0;
+	op = !s->epoll_events ? UPCALL_IO_ADD :
+	     events ? UPCALL_IO_MOD : UPCALL_IO_DEL;
+	if (!ctx->io_fn) {
+		r = ctx_epoll_ctl(ctx, (int)op, s->fd, events, s);
+		if (op == UPCALL_IO_DEL)
+			r = 0;
+	} else {
+		r = ctx->io_fn(s, s->fd, op, events, ctx->io_data);
+		if (op == UPCALL_IO_DEL) {
+			r = 0;
+			ulist_del(&s->io_node);
+			ctx->n_io--;
+		} else if (r >= 0 && op == UPCALL_IO_ADD) {
+			ulist_add_tail(&ctx->io_list, &s->io_node);
+			ctx->n_io++;
+		}
+		ctx_io_changed(ctx);
+	}
+	if (r < 0)
+		return r;
+	s->epoll_events = events;
+	return 0;
+}
+
 static void session_close_fd(upcall_session *s)
 {
 	if (s->fd < 0)
 		return;
-	ctx_epoll_del(s->ctx, s->fd);
+	session_poll_set(s, 0);
 	close(s->fd);
 	s->fd = -1;
-	s->epoll_events = 0;
 	s->rx_len = s->tx_len = s->tx_off = 0;
 	s->discard_reply = false;
 }
@@ -121,6 +160,9 @@ void session_free(upcall_session *s)
 {
 	upcall_ctx *ctx = s->ctx;
 
+	pthread_mutex_lock(&ctx->lock);
+	ctx->n_sessions--;
+	pthread_mutex_unlock(&ctx->lock);
 	free(s->path);
 	free(s);
 	upcall_ctx_unref(ctx);
@@ -207,14 +249,9 @@ static void session_update_epoll(upcall_session *s)
 
 	if (s->phase == PHASE_CONNECTING || s->tx_len > 0)
 		want |= EPOLLOUT;
-	if (want == s->epoll_events)
-		return;
-	r = ctx_epoll_mod(s->ctx, s->fd, want, s);
-	if (r < 0) {
+	r = session_poll_set(s, want);
+	if (r < 0)
 		session_fail(s, r);
-		return;
-	}
-	s->epoll_events = want;
 }
 
 static void session_queue_tx(upcall_session *s, const void *buf, size_t len)
@@ -433,10 +470,9 @@ static void session_start_connect(upcall_session *s)
 		if (r < 0)
 			goto fail;
 	}
-	r = ctx_epoll_add(s->ctx, s->fd, EPOLLIN | EPOLLOUT, s);
+	r = session_poll_set(s, EPOLLIN | EPOLLOUT);
 	if (r < 0)
 		goto fail;
-	s->epoll_events = EPOLLIN | EPOLLOUT;
 	s->phase = PHASE_CONNECTING;
 	r = ctx_timer_add(s->ctx, &s->timer,
 			  usec_add(now_usec(), s->connect_timeout));

@@ -143,6 +143,8 @@ int upcall_ctx_set_log_priority(upcall_ctx *ctx, int priority);
  * Poll it for the events of upcall_ctx_get_events(); when ready, call
  * upcall_ctx_process() until it returns 0.  The fd also becomes readable
  * when a timeout expires, so honouring upcall_ctx_get_timeout() is optional.
+ * With an I/O callback (upcall_ctx_set_io_fn()) the sessions' sockets are
+ * not behind this fd: it reports timeouts and work queued by other threads.
  * @param ctx The context.
  * @return The fd (owned by the context, do not close it), or -EINVAL.
  */
@@ -177,6 +179,9 @@ int upcall_ctx_process(upcall_ctx *ctx);
 
 /**
  * @brief Block until the context has work or @p timeout_usec passes.
+ *
+ * It waits on upcall_ctx_get_fd(): with an I/O callback, the sockets are
+ * the caller's to wait for.
  * @param ctx The context.
  * @param timeout_usec Relative time in microseconds; UINT64_MAX waits
  *        without limit.
@@ -210,6 +215,79 @@ int upcall_ctx_start_thread(upcall_ctx *ctx);
  * @return 0, -ESRCH if no thread runs, -EDEADLK from the thread itself.
  */
 int upcall_ctx_stop_thread(upcall_ctx *ctx);
+
+/**
+ * @name Polling the sessions' sockets directly
+ *
+ * By default a context nests every session's socket in its own epoll fd,
+ * and a caller waits on that one fd.  A latency-critical caller, or one
+ * whose event loop is not epoll, may instead have the sockets themselves:
+ * with an I/O callback set, the library tells the caller which socket to
+ * watch for which events whenever that changes (a connect, a reconnect, a
+ * send that must wait for room), and the caller passes each event to
+ * upcall_session_process().  That saves the nested wake-up and one
+ * epoll_wait(2) per event.  The context's fd stays: the caller still waits
+ * on it and calls upcall_ctx_process() for timeouts and for work queued by
+ * other threads.  Blocking calls and the library thread keep working; they
+ * poll the sockets themselves (one poll(2) over all of them per round).
+ * @{
+ */
+
+/** @brief What an I/O callback does with a socket; equal to EPOLL_CTL_*. */
+typedef enum upcall_io_op {
+	UPCALL_IO_ADD = 1,	/**< start watching @p fd */
+	UPCALL_IO_DEL = 2,	/**< stop: @p fd is about to be closed */
+	UPCALL_IO_MOD = 3,	/**< watch @p fd for other events */
+} upcall_io_op;
+
+/**
+ * @brief I/O callback: keep the caller's poller in step with a socket.
+ *
+ * Called synchronously, with the context's lock held, on whichever thread
+ * caused the change (opening a session, submitting a request, processing,
+ * closing), and before the socket is used or closed.  It must only update
+ * the caller's poller (epoll_ctl(2) or its own poll set): not block and not
+ * call libupcall.  Each fd gets one ADD, then MODs, then one DEL, which
+ * comes before close(2), so an fd number reused later starts with an ADD.
+ * @param session The session owning the socket; pass it to
+ *        upcall_session_process() when @p fd is ready.
+ * @param fd The socket.
+ * @param op ADD, MOD or DEL.
+ * @param events POLLIN and/or POLLOUT (the same bits as EPOLLIN and
+ *        EPOLLOUT); 0 with DEL.  Level-triggered.
+ * @param userdata As given to upcall_ctx_set_io_fn().
+ * @return 0, or a negative errno for a failed ADD or MOD: the session then
+ *         treats its connection as lost (and reconnects if it may).
+ */
+typedef int (*upcall_io_fn)(upcall_session *session, int fd, upcall_io_op op,
+			    uint32_t events, void *userdata);
+
+/**
+ * @brief Have the caller poll the sessions' sockets (see above).
+ * @param ctx The context; no session may have been created on it yet.
+ * @param fn The I/O callback, or NULL to go back to the nested epoll fd.
+ * @param userdata Passed to @p fn.
+ * @return 0, -EINVAL, or -EBUSY if the context has sessions.
+ */
+int upcall_ctx_set_io_fn(upcall_ctx *ctx, upcall_io_fn fn, void *userdata);
+
+/**
+ * @brief Handle readiness of a session's socket, without blocking.
+ *
+ * Reads and sends what the socket allows, then runs the callbacks that are
+ * due, like upcall_ctx_process().  Spurious calls are harmless: the events
+ * are only hints, and what is still ready is reported again by a
+ * level-triggered poller.
+ * The caller must hold a reference on @p session while it may pass it
+ * here (its poller can still return an event of a DEL'd socket).
+ * @param session The session.
+ * @return >0 if more work may be pending (call upcall_ctx_process()), 0,
+ *         -EBUSY if another thread is processing the context (or the
+ *         library thread runs), another negative errno.
+ */
+int upcall_session_process(upcall_session *session);
+
+/** @} */
 
 /* ------------------------------------------------------------------ */
 /* Session                                                             */
