@@ -33,6 +33,7 @@ void ctx_log(upcall_ctx *ctx, int prio, const char *file, int line,
 
 static void ctx_free(upcall_ctx *ctx)
 {
+	request_cache_free(ctx);
 	utimer_heap_free(&ctx->timers);
 	if (ctx->timerfd >= 0)
 		close(ctx->timerfd);

@@ -121,6 +121,9 @@ struct upcall_ctx {
 	unsigned int n_io;
 	unsigned int io_polling;	/* threads in a poll(2) of io_list */
 
+	upcall_request *req_cache;	/* freed requests, linked by node.next */
+	unsigned int n_req_cache;
+
 	upcall_log_fn log_fn;
 	void *log_data;
 	int log_priority;
@@ -285,6 +288,7 @@ void request_complete(upcall_request *req, int status);
 void request_abort(upcall_request *req, int err);
 void request_dispatch(upcall_request *req);
 void request_free(upcall_request *req);
+void request_cache_free(upcall_ctx *ctx);
 int request_timeout_arm(upcall_request *req, uint64_t usec);
 
 /* ---- proto.c: pure encoders and parsers (fuzzed) ---- */
