@@ -71,6 +71,10 @@ var _ [32 - unsafe.Offsetof(Info{}.Reserved)]byte
 %ignore upcall_request_fn;
 %ignore upcall_destroy_fn;
 %ignore upcall_ctx_set_log_fn;
+/* The caller-polls-the-sockets mode: a C loop's tool (its callback runs
+ * with the context's lock held, which no binding's runtime can honour). */
+%ignore upcall_ctx_set_io_fn;
+%ignore upcall_session_process;
 %ignore upcall_session_set_state_fn;
 %ignore upcall_session_set_userdata;
 %ignore upcall_session_get_userdata;

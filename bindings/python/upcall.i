@@ -321,6 +321,10 @@ PYU_DISPATCHES(upcall_devmgr_get_info_sync)
 
 /* Wrapped by hand below, or meaningless in Python (void * userdata). */
 %ignore upcall_ctx_set_log_fn;
+/* The caller-polls-the-sockets mode: a C loop's tool (its callback runs
+ * with the context's lock held, which no binding's runtime can honour). */
+%ignore upcall_ctx_set_io_fn;
+%ignore upcall_session_process;
 %ignore upcall_session_set_state_fn;
 %ignore upcall_session_set_userdata;
 %ignore upcall_session_get_userdata;
