@@ -98,6 +98,27 @@ pub type upcall_request_fn =
 /// `upcall_destroy_fn`: frees a request's userdata.
 pub type upcall_destroy_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
+/// `enum upcall_io_op`: the values of `EPOLL_CTL_*`.
+pub type upcall_io_op = c_int;
+/// Start watching the fd.
+pub const UPCALL_IO_ADD: upcall_io_op = 1;
+/// Stop: the fd is about to be closed.
+pub const UPCALL_IO_DEL: upcall_io_op = 2;
+/// Watch the fd for other events.
+pub const UPCALL_IO_MOD: upcall_io_op = 3;
+
+/// `upcall_io_fn`: keep the caller's poller in step with a session's
+/// socket.  Runs with the context's lock held: it must not call libupcall.
+pub type upcall_io_fn = Option<
+    unsafe extern "C" fn(
+        session: *mut upcall_session,
+        fd: c_int,
+        op: upcall_io_op,
+        events: u32,
+        userdata: *mut c_void,
+    ) -> c_int,
+>;
+
 /// `struct upcall_info`: what a guest serves, from GET_INFO.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +163,12 @@ extern "C" {
     pub fn upcall_ctx_run(ctx: *mut upcall_ctx, timeout_usec: u64) -> c_int;
     pub fn upcall_ctx_start_thread(ctx: *mut upcall_ctx) -> c_int;
     pub fn upcall_ctx_stop_thread(ctx: *mut upcall_ctx) -> c_int;
+    pub fn upcall_ctx_set_io_fn(
+        ctx: *mut upcall_ctx,
+        func: upcall_io_fn,
+        userdata: *mut c_void,
+    ) -> c_int;
+    pub fn upcall_session_process(session: *mut upcall_session) -> c_int;
 
     pub fn upcall_session_new(ctx: *mut upcall_ctx, ret: *mut *mut upcall_session) -> c_int;
     pub fn upcall_session_ref(session: *mut upcall_session) -> *mut upcall_session;
