@@ -14,7 +14,9 @@
  * with -ECONNRESET, one queued during a failed handshake survives) and
  * recover on the next connection: READY again, and a request answered.
  *
- *   fault_inject [--stride N]     (every Nth offset; default 1 = all)
+ *   fault_inject [--io] [--stride N]   (every Nth offset; default 1 = all)
+ * --io runs the same cases with the caller polling the sockets
+ * (upcall_ctx_set_io_fn(): every reconnect hands over a new socket).
  * Prints one line per failure and "N passed, N failed"; exit 1 on failure.
  */
 #define _GNU_SOURCE
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -229,6 +232,37 @@ static bool clean(int err)
 	return err == -ECONNRESET || err == -ECONNREFUSED;
 }
 
+/* --io: the caller's epoll set (the context's fd has data.ptr NULL). */
+static int io_ep = -1;
+
+static int io_fn(upcall_session *s, int fd, upcall_io_op op, uint32_t events,
+		 void *userdata)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+
+	(void)userdata;
+	return epoll_ctl(io_ep, (int)op, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Wait up to 10 ms, then process what is ready. */
+static void wait_and_process(upcall_ctx *ctx)
+{
+	struct epoll_event ev[8];
+	int i, n;
+
+	if (io_ep < 0) {
+		upcall_ctx_wait(ctx, 10000);
+		while (upcall_ctx_process(ctx) > 0)
+			;
+		return;
+	}
+	n = epoll_wait(io_ep, ev, 8, 10);
+	for (i = 0; i < n; i++)
+		if (!ev[i].data.ptr || upcall_session_process(ev[i].data.ptr) > 0)
+			while (upcall_ctx_process(ctx) > 0)
+				;
+}
+
 static unsigned int passed, failed;
 static unsigned int err_hist[2][2][2];	/* [reply?][reset?][ECONNRESET?] */
 
@@ -282,9 +316,7 @@ static void run_case(upcall_ctx *ctx, struct plan p)
 			fail(what, &p, "timed out", &o);
 			goto out;
 		}
-		upcall_ctx_wait(ctx, 10000);
-		while ((r = upcall_ctx_process(ctx)) > 0)
-			;
+		wait_and_process(ctx);
 		if (p.kind == PLAN_CUT_HANDSHAKE && o.req_calls[0])
 			break;
 		if (p.kind == PLAN_CUT_REPLY && o.req_calls[0] && o.n_ready >= 2) {
@@ -342,15 +374,22 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	unsigned int stride = 1;
+	bool io = false;
 	upcall_ctx *ctx;
 	pthread_t t;
 	size_t k;
-	int reset;
+	int reset, i;
 
-	if (argc == 3 && !strcmp(argv[1], "--stride"))
-		stride = (unsigned int)atoi(argv[2]);
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--io"))
+			io = true;
+		else if (!strcmp(argv[i], "--stride") && i + 1 < argc)
+			stride = (unsigned int)atoi(argv[++i]);
+		else
+			stride = 0;
+	}
 	if (stride < 1) {
-		fprintf(stderr, "usage: %s [--stride N]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--io] [--stride N]\n", argv[0]);
 		return 2;
 	}
 	memcpy(hs, ok_line, OK_LEN);
@@ -367,6 +406,15 @@ int main(int argc, char **argv)
 	}
 	if (pthread_create(&t, NULL, peer_thread, NULL) || upcall_ctx_new(&ctx) < 0)
 		return 2;
+	if (io) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+		io_ep = epoll_create1(EPOLL_CLOEXEC);
+		if (io_ep < 0 || upcall_ctx_set_io_fn(ctx, io_fn, NULL) < 0 ||
+		    epoll_ctl(io_ep, EPOLL_CTL_ADD, upcall_ctx_get_fd(ctx), &ev) < 0)
+			return 2;
+		printf("mode: the caller polls the sockets (upcall_ctx_set_io_fn)\n");
+	}
 
 	for (reset = 0; reset <= 1; reset++)
 		for (k = 0; k < HS_LEN; k += stride)
@@ -382,6 +430,8 @@ int main(int argc, char **argv)
 	       "reset -> ECONNREFUSED %u, ECONNRESET %u\n", MSG,
 	       err_hist[1][0][0], err_hist[1][0][1], err_hist[1][1][0], err_hist[1][1][1]);
 	upcall_ctx_unref(ctx);
+	if (io_ep >= 0)
+		close(io_ep);
 	unlink(sock_path);
 	printf("%u passed, %u failed\n", passed, failed);
 	return failed ? 1 : 0;

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Build and run the hardening checks of fuzz/:
 #   fault_inject   the guest resets the stream at every byte offset of the
-#                  handshake and of a reply (against the in-tree libupcall.so)
+#                  handshake and of a reply (against the in-tree libupcall.so),
+#                  with the context's fd and again with the caller polling
+#                  the sockets (--io)
 #   fuzz_reply     libupcall's pure parsers (libupcall/proto.c built in)
 #   fuzz_stream    a real session fed the input in pieces (libupcall's
 #                  sources built in, instrumented)
@@ -81,6 +83,8 @@ fi
 if [ "$do_fault" -eq 1 ]; then
 	echo "== fault_inject"
 	"$out/fault_inject" | tail -n 40 || status=1
+	echo "== fault_inject --io (the caller polls the sockets)"
+	"$out/fault_inject" --io | tail -n 40 || status=1
 fi
 
 if [ "$do_fuzz" -eq 1 ]; then
