@@ -80,7 +80,7 @@ MODULE_PARM_DESC(offline_timeout,
 #include <linux/slab.h>
 #include <linux/string.h>
 
-#define MEM_SYSFS_DIR		"devices/system/memory/"
+#define MEM_SYSFS_DIR		"devices/system/memory"
 /* lock_device_hotplug_sysfs() sleeps 5 ms per try: about 10 s in all. */
 #define MEM_LOCK_TRIES		2000
 #define MEM_PROBE_PATTERN	0x5a3cc3a5u
@@ -95,6 +95,8 @@ struct mem_range {
 static LIST_HEAD(mem_ranges);
 /* sysfs, mounted for the module alone; NULL if that failed. */
 static struct vfsmount *mem_sysfs;
+/* Its devices/system/memory, held open: attributes are opened below it. */
+static struct file *mem_dir;
 
 /* An offline, run in a kthread that can be killed. */
 struct mem_job {
@@ -107,18 +109,19 @@ struct mem_job {
 	struct completion done;
 };
 
-/* Read a sysfs attribute; the newline is cut off. */
-static int mem_attr_read(const char *attr, char *buf, size_t len)
+/* Open an attribute below devices/system/memory/, e.g. "memory32/state". */
+static struct file *mem_attr_open(const char *attr, int flags)
 {
-	struct file *f;
+	return file_open_root(&mem_dir->f_path, attr, flags, 0);
+}
+
+/* Read an open sysfs attribute from the start; the newline is cut off. */
+static int mem_file_read(struct file *f, char *buf, size_t len)
+{
 	loff_t pos = 0;
 	ssize_t n;
 
-	f = file_open_root_mnt(mem_sysfs, attr, O_RDONLY, 0);
-	if (IS_ERR(f))
-		return PTR_ERR(f);
 	n = kernel_read(f, buf, len - 1, &pos);
-	filp_close(f, NULL);
 	if (n < 0)
 		return n;
 	buf[n] = '\0';
@@ -126,22 +129,31 @@ static int mem_attr_read(const char *attr, char *buf, size_t len)
 	return 0;
 }
 
-/*
- * Write a sysfs attribute of a memory block.  When the device hotplug lock
- * is taken, the store sleeps 5 ms and asks for the system call to be
- * restarted by setting TIF_SIGPENDING, which a kernel thread has to clear
- * itself before it tries again.  @killed, when set, ends the retries.
- */
-static int mem_attr_write(const char *attr, const char *val,
-			  const bool *killed)
+static int mem_attr_read(const char *attr, char *buf, size_t len)
 {
 	struct file *f;
+	int ret;
+
+	f = mem_attr_open(attr, O_RDONLY);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	ret = mem_file_read(f, buf, len);
+	filp_close(f, NULL);
+	return ret;
+}
+
+/*
+ * Write an open sysfs attribute of a memory block.  When the device
+ * hotplug lock is taken, the store sleeps 5 ms and asks for the system
+ * call to be restarted by setting TIF_SIGPENDING, which a kernel thread
+ * has to clear itself before it tries again.  @killed, when set, ends the
+ * retries.
+ */
+static int mem_file_write(struct file *f, const char *val, const bool *killed)
+{
 	ssize_t n = -EBUSY;
 	unsigned int i;
 
-	f = file_open_root_mnt(mem_sysfs, attr, O_WRONLY, 0);
-	if (IS_ERR(f))
-		return PTR_ERR(f);
 	for (i = 0; i < MEM_LOCK_TRIES; i++) {
 		loff_t pos = 0;
 
@@ -149,8 +161,8 @@ static int mem_attr_write(const char *attr, const char *val,
 		if (n != -ERESTARTNOINTR)
 			break;
 		if (!i)
-			pr_debug("%s: device hotplug lock busy, retrying\n",
-				 attr);
+			pr_debug("%pD: device hotplug lock busy, retrying\n",
+				 f);
 		flush_signals(current);
 		n = -EBUSY;
 		if (killed && READ_ONCE(*killed)) {
@@ -158,8 +170,21 @@ static int mem_attr_write(const char *attr, const char *val,
 			break;
 		}
 	}
-	filp_close(f, NULL);
 	return n < 0 ? n : 0;
+}
+
+static int mem_attr_write(const char *attr, const char *val,
+			  const bool *killed)
+{
+	struct file *f;
+	int ret;
+
+	f = mem_attr_open(attr, O_WRONLY);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	ret = mem_file_write(f, val, killed);
+	filp_close(f, NULL);
+	return ret;
 }
 
 static int mem_job_thread(void *data)
@@ -241,7 +266,7 @@ static u64 mem_online_bytes(u64 start, u64 size)
 	u64 online = 0;
 
 	for (id = first; id < first + n; id++) {
-		snprintf(attr, sizeof(attr), MEM_SYSFS_DIR "memory%lu/state", id);
+		snprintf(attr, sizeof(attr), "memory%lu/state", id);
 		if (mem_attr_read(attr, buf, sizeof(buf)) || strcmp(buf, "offline"))
 			online += block;
 	}
@@ -274,35 +299,39 @@ static int mem_check_room(u64 start, u64 size)
  * Bring one new block online, in ZONE_MOVABLE if asked.  If the guest's
  * own policy onlined it already into another zone, from which it might
  * never be offlined again, move it while it is still unused.
+ *
+ * A new block is offline unless the policy or a udev rule got there
+ * first, so the store comes first: then one open and one write is all it
+ * takes, and a successful "online_movable" means ZONE_MOVABLE.  Only when
+ * the store finds the block online already (-EINVAL) are its state and
+ * zone read.
  */
 static int mem_block_online(unsigned long id, bool movable)
 {
-	char state_attr[64], zones_attr[64], buf[32];
+	char state_attr[32], zones_attr[40], buf[32];
 	struct mem_job job = {
 		.fn = mem_job_offline_block,
 		.attr = state_attr,
 	};
+	struct file *f;
 	int ret;
 
-	snprintf(state_attr, sizeof(state_attr), MEM_SYSFS_DIR "memory%lu/state",
-		 id);
-	snprintf(zones_attr, sizeof(zones_attr),
-		 MEM_SYSFS_DIR "memory%lu/valid_zones", id);
+	snprintf(state_attr, sizeof(state_attr), "memory%lu/state", id);
+	snprintf(zones_attr, sizeof(zones_attr), "memory%lu/valid_zones", id);
 
-	ret = mem_attr_read(state_attr, buf, sizeof(buf));
-	if (ret)
+	f = mem_attr_open(state_attr, O_RDWR);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	ret = mem_file_write(f, movable ? "online_movable" : "online", NULL);
+	if (ret == -EINVAL)
+		ret = mem_file_read(f, buf, sizeof(buf));
+	else if (!ret)
+		buf[0] = '\0';
+	filp_close(f, NULL);
+	/* Onlined as asked, or an error other than "online already". */
+	if (ret || !buf[0])
 		return ret;
-	if (!strcmp(buf, "offline")) {
-		ret = mem_attr_write(state_attr,
-				     movable ? "online_movable" : "online",
-				     NULL);
-		/* -EINVAL: it is online already; udev may have been faster. */
-		if (ret != -EINVAL)
-			return ret;
-		ret = mem_attr_read(state_attr, buf, sizeof(buf));
-		if (ret)
-			return ret;
-	}
+
 	/* "going-offline": someone else is at work on it. */
 	if (strcmp(buf, "online"))
 		return -EBUSY;
@@ -539,8 +568,7 @@ u32 upcall_mem_policy(void)
 	char buf[32];
 	u32 i;
 
-	if (!mem_sysfs ||
-	    mem_attr_read(MEM_SYSFS_DIR "auto_online_blocks", buf, sizeof(buf)))
+	if (!mem_dir || mem_attr_read("auto_online_blocks", buf, sizeof(buf)))
 		return UPCALL_MEM_POLICY_UNKNOWN;
 	for (i = 0; i < ARRAY_SIZE(names); i++)
 		if (!strcmp(buf, names[i]))
@@ -550,13 +578,14 @@ u32 upcall_mem_policy(void)
 
 u32 upcall_mem_ops(void)
 {
-	return mem_sysfs ? BIT(UPCALL_MSG_ADD_MEM) | BIT(UPCALL_MSG_DEL_MEM) : 0;
+	return mem_dir ? BIT(UPCALL_MSG_ADD_MEM) | BIT(UPCALL_MSG_DEL_MEM) : 0;
 }
 
 int upcall_mem_init(void)
 {
 	struct file_system_type *type;
 	struct vfsmount *mnt;
+	struct file *dir;
 
 	type = get_fs_type("sysfs");
 	if (!type)
@@ -566,12 +595,18 @@ int upcall_mem_init(void)
 	module_put(type->owner);
 	if (IS_ERR(mnt))
 		goto fail;
+	dir = file_open_root_mnt(mnt, MEM_SYSFS_DIR, O_RDONLY | O_DIRECTORY, 0);
+	if (IS_ERR(dir)) {
+		kern_unmount(mnt);
+		goto fail;
+	}
 	mem_sysfs = mnt;
+	mem_dir = dir;
 	return 0;
 
 fail:
 	/* Not fatal: the rest of the device manager works without it. */
-	pr_warn("cannot mount sysfs: memory hotplug disabled\n");
+	pr_warn("cannot open sysfs " MEM_SYSFS_DIR ": memory hotplug disabled\n");
 	return 0;
 }
 
@@ -588,6 +623,9 @@ void upcall_mem_exit(void)
 	}
 	mutex_unlock(&upcall_hotplug_mutex);
 
+	if (mem_dir)
+		filp_close(mem_dir, NULL);
+	mem_dir = NULL;
 	if (mem_sysfs)
 		kern_unmount(mem_sysfs);
 	mem_sysfs = NULL;
