@@ -91,4 +91,18 @@ struct pci_dev;
 int pci_hp_add_bridge(struct pci_dev *dev);
 #endif
 
+/*
+ * Exported (EXPORT_SYMBOL_GPL) but declared only in RCU's private
+ * kernel/rcu/rcu.h: while expedited, synchronize_rcu() acts as
+ * synchronize_rcu_expedited() (unless booted with rcupdate.rcu_normal=1).
+ * Tiny RCU exports neither; its grace periods need no expediting.
+ */
+#ifndef CONFIG_TINY_RCU
+void rcu_expedite_gp(void);
+void rcu_unexpedite_gp(void);
+#else
+static inline void rcu_expedite_gp(void) { }
+static inline void rcu_unexpedite_gp(void) { }
+#endif
+
 #endif /* _UPCALL_H */
