@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # The exported ABI, three ways, must agree: the version script's global
 # symbols, the dynamic symbols the built library defines, and the functions
-# the public header declares.  Run by make check with top_srcdir and
-# top_builddir in the environment.
+# the public header declares; and, where the source tree has it, the Debian
+# symbols file (a symbol missing there fails the package build's lintian
+# run much later).  Run by make check with top_srcdir and top_builddir in
+# the environment.
 set -euo pipefail
 
 top_srcdir=${top_srcdir:-$(dirname "$0")/..}
@@ -54,6 +56,15 @@ if ! diff -u --label libupcall.map --label upcall.h \
 	"$tmp/map" "$tmp/header"; then
 	echo "check-symbols: the map file and the public header differ" >&2
 	status=1
+fi
+debsyms=$top_srcdir/debian/libupcall1.symbols
+if [ -e "$debsyms" ]; then
+	sed -n 's/^ \(upcall_[a-z_0-9]*\)@.*/\1/p' "$debsyms" | sort -u >"$tmp/deb"
+	if ! diff -u --label libupcall.map --label debian/libupcall1.symbols \
+		"$tmp/map" "$tmp/deb"; then
+		echo "check-symbols: the map file and the Debian symbols file differ" >&2
+		status=1
+	fi
 fi
 [ $status -eq 0 ] && echo "check-symbols: $(wc -l <"$tmp/map") symbols agree"
 exit $status
