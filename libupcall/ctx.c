@@ -21,6 +21,12 @@
 /* epoll data of the two internal fds; session events carry the session. */
 static char tag_wake, tag_timer;
 
+static void timespec_from_usec(struct timespec *ts, uint64_t usec)
+{
+	ts->tv_sec = usec / 1000000u;
+	ts->tv_nsec = (usec % 1000000u) * 1000u;
+}
+
 void ctx_log(upcall_ctx *ctx, int prio, const char *file, int line,
 	     const char *fn, const char *fmt, ...)
 {
@@ -194,16 +200,23 @@ bool ctx_on_processor(upcall_ctx *ctx)
 	return ctx->processing && pthread_equal(ctx->processor, pthread_self());
 }
 
-/* Make the epoll fd readable so the processing thread runs the queues. */
-void ctx_wake(upcall_ctx *ctx)
+/* Make the epoll fd readable (once until it is drained). */
+static void ctx_signal(upcall_ctx *ctx)
 {
 	uint64_t one = 1;
 
-	if (ctx->wake_pending || ctx_on_processor(ctx))
+	if (ctx->wake_pending)
 		return;
 	ctx->wake_pending = true;
 	if (write(ctx->wakefd, &one, sizeof(one)) < 0)
 		ctx->wake_pending = false;
+}
+
+/* Have the processing thread run the queues. */
+void ctx_wake(upcall_ctx *ctx)
+{
+	if (!ctx_on_processor(ctx))
+		ctx_signal(ctx);
 }
 
 /*
@@ -213,13 +226,8 @@ void ctx_wake(upcall_ctx *ctx)
  */
 void ctx_io_changed(upcall_ctx *ctx)
 {
-	uint64_t one = 1;
-
-	if (!ctx->io_polling || ctx->wake_pending)
-		return;
-	ctx->wake_pending = true;
-	if (write(ctx->wakefd, &one, sizeof(one)) < 0)
-		ctx->wake_pending = false;
+	if (ctx->io_polling)
+		ctx_signal(ctx);
 }
 
 UPCALL_EXPORT int upcall_ctx_set_io_fn(upcall_ctx *ctx, upcall_io_fn fn,
@@ -252,8 +260,7 @@ static void ctx_timerfd_sync(upcall_ctx *ctx)
 
 	if (!t || t->deadline >= ctx->timerfd_armed)
 		return;
-	its.it_value.tv_sec = t->deadline / 1000000u;
-	its.it_value.tv_nsec = (t->deadline % 1000000u) * 1000u;
+	timespec_from_usec(&its.it_value, t->deadline);
 	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
 		its.it_value.tv_nsec = 1;	/* zero would disarm */
 	if (timerfd_settime(ctx->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
@@ -460,19 +467,25 @@ UPCALL_EXPORT int upcall_session_process(upcall_session *s)
 	return s ? ctx_process(s->ctx, s) : -EINVAL;
 }
 
-static int poll_fd(int fd, uint64_t timeout_usec)
+/* ppoll(2) with a relative timeout in microseconds, UINT64_MAX for none. */
+static int poll_usec(struct pollfd *p, unsigned int n, uint64_t timeout_usec)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
 	struct timespec ts, *tsp = NULL;
 	int r;
 
 	if (timeout_usec != UINT64_MAX) {
-		ts.tv_sec = timeout_usec / 1000000u;
-		ts.tv_nsec = (timeout_usec % 1000000u) * 1000u;
+		timespec_from_usec(&ts, timeout_usec);
 		tsp = &ts;
 	}
-	r = ppoll(&p, 1, tsp, NULL);
+	r = ppoll(p, n, tsp, NULL);
 	return r < 0 ? -errno : r;
+}
+
+static int poll_fd(int fd, uint64_t timeout_usec)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll_usec(&p, 1, timeout_usec);
 }
 
 UPCALL_EXPORT int upcall_ctx_wait(upcall_ctx *ctx, uint64_t timeout_usec)
@@ -487,12 +500,6 @@ UPCALL_EXPORT int upcall_ctx_wait(upcall_ctx *ctx, uint64_t timeout_usec)
 	if (pending)
 		return 1;
 	return poll_fd(ctx->epfd, timeout_usec);
-}
-
-static void timespec_from_usec(struct timespec *ts, uint64_t usec)
-{
-	ts->tv_sec = usec / 1000000u;
-	ts->tv_nsec = (usec % 1000000u) * 1000u;
 }
 
 /*
@@ -516,8 +523,8 @@ struct io_round {
 static int ctx_wait_all(upcall_ctx *ctx, uint64_t timeout_usec,
 			struct io_round *rd)
 {
-	struct timespec ts, *tsp = NULL;
 	struct ulist *it;
+	bool io;
 	int r;
 
 	rd->n = 0;
@@ -528,10 +535,8 @@ static int ctx_wait_all(upcall_ctx *ctx, uint64_t timeout_usec,
 		pthread_mutex_unlock(&ctx->lock);
 		return 1;
 	}
-	if (!ctx->io_fn) {
-		pthread_mutex_unlock(&ctx->lock);
-		return poll_fd(ctx->epfd, timeout_usec);
-	}
+	/* Without io_fn, io_list is empty: the context's fd alone. */
+	io = ctx->io_fn != NULL;
 	if (ctx->n_io > IO_ROUND_STACK) {
 		rd->pfd = malloc((ctx->n_io + 1) * sizeof(*rd->pfd));
 		rd->ss = malloc(ctx->n_io * sizeof(*rd->ss));
@@ -555,20 +560,16 @@ static int ctx_wait_all(upcall_ctx *ctx, uint64_t timeout_usec,
 		rd->pfd[++rd->n] = (struct pollfd){
 			.fd = s->fd, .events = (short)s->epoll_events };
 	}
-	ctx->io_polling++;
+	ctx->io_polling += io;
 	pthread_mutex_unlock(&ctx->lock);
 
-	if (timeout_usec != UINT64_MAX) {
-		timespec_from_usec(&ts, timeout_usec);
-		tsp = &ts;
+	r = poll_usec(rd->pfd, rd->n + 1, timeout_usec);
+
+	if (io) {
+		pthread_mutex_lock(&ctx->lock);
+		ctx->io_polling--;
+		pthread_mutex_unlock(&ctx->lock);
 	}
-	r = ppoll(rd->pfd, rd->n + 1, tsp, NULL);
-	if (r < 0)
-		r = -errno;
-
-	pthread_mutex_lock(&ctx->lock);
-	ctx->io_polling--;
-	pthread_mutex_unlock(&ctx->lock);
 	return r;
 }
 

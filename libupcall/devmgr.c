@@ -164,9 +164,13 @@ static int sync_wait(upcall_request *req, uint64_t timeout_usec)
 	return r < 0 ? r : upcall_request_get_status(req);
 }
 
-/* Turn a submission's outcome into the _sync convention (see upcall.h). */
+/*
+ * Turn a submission's outcome into the _sync convention (see upcall.h).
+ * The guest's word is its result, or for GET_INFO (@info) what
+ * upcall_request_get_info() makes of the answer.
+ */
 static int sync_finish(int r, upcall_request *req, uint64_t timeout_usec,
-		       int *result, uint32_t *index)
+		       int *result, uint32_t *index, upcall_info *info)
 {
 	int res;
 
@@ -174,7 +178,10 @@ static int sync_finish(int r, upcall_request *req, uint64_t timeout_usec,
 		return r;
 	r = sync_wait(req, timeout_usec);
 	if (r == 1) {
-		upcall_request_get_result(req, &res);
+		if (info)
+			res = upcall_request_get_info(req, info);
+		else
+			upcall_request_get_result(req, &res);
 		if (index)
 			upcall_request_get_cpu_index(req, index);
 		if (result)
@@ -193,7 +200,7 @@ UPCALL_EXPORT int upcall_devmgr_cpu_add_sync(upcall_session *s,
 	upcall_request *req = NULL;
 	int r = upcall_devmgr_cpu_add(s, ids, n, NULL, NULL, &req);
 
-	return sync_finish(r, req, timeout_usec, result, index);
+	return sync_finish(r, req, timeout_usec, result, index, NULL);
 }
 
 UPCALL_EXPORT int upcall_devmgr_cpu_del_sync(upcall_session *s,
@@ -204,7 +211,7 @@ UPCALL_EXPORT int upcall_devmgr_cpu_del_sync(upcall_session *s,
 	upcall_request *req = NULL;
 	int r = upcall_devmgr_cpu_del(s, ids, n, NULL, NULL, &req);
 
-	return sync_finish(r, req, timeout_usec, result, index);
+	return sync_finish(r, req, timeout_usec, result, index, NULL);
 }
 
 UPCALL_EXPORT int upcall_devmgr_mmio_add_sync(upcall_session *s, uint64_t base,
@@ -214,7 +221,7 @@ UPCALL_EXPORT int upcall_devmgr_mmio_add_sync(upcall_session *s, uint64_t base,
 	upcall_request *req = NULL;
 	int r = upcall_devmgr_mmio_add(s, base, size, irq, NULL, NULL, &req);
 
-	return sync_finish(r, req, timeout_usec, result, NULL);
+	return sync_finish(r, req, timeout_usec, result, NULL, NULL);
 }
 
 UPCALL_EXPORT int upcall_devmgr_mmio_del_sync(upcall_session *s, uint64_t base,
@@ -224,7 +231,7 @@ UPCALL_EXPORT int upcall_devmgr_mmio_del_sync(upcall_session *s, uint64_t base,
 	upcall_request *req = NULL;
 	int r = upcall_devmgr_mmio_del(s, base, size, irq, NULL, NULL, &req);
 
-	return sync_finish(r, req, timeout_usec, result, NULL);
+	return sync_finish(r, req, timeout_usec, result, NULL, NULL);
 }
 
 UPCALL_EXPORT int upcall_devmgr_mem_add_sync(upcall_session *s, uint64_t addr,
@@ -236,7 +243,7 @@ UPCALL_EXPORT int upcall_devmgr_mem_add_sync(upcall_session *s, uint64_t addr,
 	int r = upcall_devmgr_mem_add(s, addr, size, node, flags, NULL, NULL,
 				      &req);
 
-	return sync_finish(r, req, timeout_usec, result, NULL);
+	return sync_finish(r, req, timeout_usec, result, NULL, NULL);
 }
 
 UPCALL_EXPORT int upcall_devmgr_mem_del_sync(upcall_session *s, uint64_t addr,
@@ -246,7 +253,7 @@ UPCALL_EXPORT int upcall_devmgr_mem_del_sync(upcall_session *s, uint64_t addr,
 	upcall_request *req = NULL;
 	int r = upcall_devmgr_mem_del(s, addr, size, NULL, NULL, &req);
 
-	return sync_finish(r, req, timeout_usec, result, NULL);
+	return sync_finish(r, req, timeout_usec, result, NULL, NULL);
 }
 
 UPCALL_EXPORT int upcall_devmgr_pci_add_sync(upcall_session *s, uint8_t bus,
@@ -256,7 +263,7 @@ UPCALL_EXPORT int upcall_devmgr_pci_add_sync(upcall_session *s, uint8_t bus,
 	upcall_request *req = NULL;
 	int r = upcall_devmgr_pci_add(s, bus, devfn, NULL, NULL, &req);
 
-	return sync_finish(r, req, timeout_usec, result, NULL);
+	return sync_finish(r, req, timeout_usec, result, NULL, NULL);
 }
 
 UPCALL_EXPORT int upcall_devmgr_pci_del_sync(upcall_session *s, uint8_t bus,
@@ -266,7 +273,7 @@ UPCALL_EXPORT int upcall_devmgr_pci_del_sync(upcall_session *s, uint8_t bus,
 	upcall_request *req = NULL;
 	int r = upcall_devmgr_pci_del(s, bus, devfn, NULL, NULL, &req);
 
-	return sync_finish(r, req, timeout_usec, result, NULL);
+	return sync_finish(r, req, timeout_usec, result, NULL, NULL);
 }
 
 UPCALL_EXPORT int upcall_devmgr_get_info_sync(upcall_session *s,
@@ -279,17 +286,5 @@ UPCALL_EXPORT int upcall_devmgr_get_info_sync(upcall_session *s,
 	if (!info)
 		return -EINVAL;
 	r = upcall_devmgr_get_info(s, NULL, NULL, &req);
-	if (r < 0)
-		return r;
-	r = sync_wait(req, timeout_usec);
-	if (r == 1) {
-		/* Answered: what remains is the guest's word. */
-		r = upcall_request_get_info(req, info);
-		if (result) {
-			*result = r;
-			r = 0;
-		}
-	}
-	upcall_request_unref(req);
-	return r;
+	return sync_finish(r, req, timeout_usec, result, NULL, info);
 }

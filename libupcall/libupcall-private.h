@@ -9,11 +9,13 @@
 #ifndef _LIBUPCALL_PRIVATE_H
 #define _LIBUPCALL_PRIVATE_H
 
+#include <endian.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <syslog.h>
 #include <sys/types.h>
 
@@ -292,6 +294,14 @@ void request_cache_free(upcall_ctx *ctx);
 int request_timeout_arm(upcall_request *req, uint64_t usec);
 
 /* ---- proto.c: pure encoders and parsers (fuzzed) ---- */
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
 void proto_encode(uint8_t msg[UPCALL_MSG_SIZE], uint32_t type,
 		  const void *body, size_t len);
 int proto_check_connect(const uint8_t msg[UPCALL_MSG_SIZE]);

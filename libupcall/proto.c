@@ -10,14 +10,6 @@
 
 #include "libupcall-private.h"
 
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
 static void put_le32(uint8_t *p, uint32_t v)
 {
 	v = htole32(v);

@@ -199,32 +199,34 @@ void request_free(upcall_request *req)
 	upcall_ctx_unref(ctx);
 }
 
-/* Lock held.  Recycle @req now if nothing has to run first; true if so. */
-static bool request_release_locked(upcall_ctx *ctx, upcall_request *req)
+/*
+ * Lock held, and dropped here.  When @freeit (the last reference went),
+ * recycle @req under the same lock unless a destroy function must run
+ * first, else free it.
+ */
+static void request_unlock_put(upcall_ctx *ctx, upcall_request *req,
+			       bool freeit)
 {
-	return !req->destroy && request_recycle_locked(ctx, req);
+	bool kept = freeit && !req->destroy && request_recycle_locked(ctx, req);
+
+	pthread_mutex_unlock(&ctx->lock);
+	if (kept)
+		upcall_ctx_unref(ctx);
+	else if (freeit)
+		request_free(req);
 }
 
 /* Lock not held.  Run the callback, then release the library's hold. */
 void request_dispatch(upcall_request *req)
 {
 	upcall_ctx *ctx = req->ctx;
-	bool freeit;
 
 	/* Both are frozen once the request is done. */
 	if (req->cb && !req->silent)
 		req->cb(req, req->status < 0 ? req->status : 0, req->userdata);
 	pthread_mutex_lock(&ctx->lock);
 	req->held = false;
-	freeit = --req->n_ref == 0;
-	if (freeit && request_release_locked(ctx, req)) {
-		pthread_mutex_unlock(&ctx->lock);
-		upcall_ctx_unref(ctx);
-		return;
-	}
-	pthread_mutex_unlock(&ctx->lock);
-	if (freeit)
-		request_free(req);
+	request_unlock_put(ctx, req, --req->n_ref == 0);
 }
 
 UPCALL_EXPORT upcall_request *upcall_request_ref(upcall_request *req)
@@ -252,14 +254,7 @@ UPCALL_EXPORT upcall_request *upcall_request_unref(upcall_request *req)
 		req->silent = true;
 		request_cancel_locked(req);
 	}
-	if (freeit && request_release_locked(ctx, req)) {
-		pthread_mutex_unlock(&ctx->lock);
-		upcall_ctx_unref(ctx);
-		return NULL;
-	}
-	pthread_mutex_unlock(&ctx->lock);
-	if (freeit)
-		request_free(req);
+	request_unlock_put(ctx, req, freeit);
 	return NULL;
 }
 
@@ -343,14 +338,6 @@ UPCALL_EXPORT int upcall_request_get_result(upcall_request *req, int *result)
 	if (r == 0)
 		*result = req->result;
 	return r;
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
 }
 
 UPCALL_EXPORT int upcall_request_get_cpu_index(upcall_request *req,

@@ -445,24 +445,44 @@ static inline upcall_ctx *tc_ctx_new(void)
 }
 
 /*
- * A fake guest listening on a fresh path (hybrid or not), a context, and an
- * x86_64 session with short timeouts and fast reconnects, not opened yet.
+ * An x86_64 session on @ctx with short timeouts and fast reconnects, not
+ * opened yet; its states recorded in @st unless NULL.
  */
-static inline void tenv_init(struct tenv *e, int hybrid)
+static inline upcall_session *tc_session_new(upcall_ctx *ctx,
+					     struct tc_states *st)
+{
+	upcall_session *s = NULL;
+
+	ck_assert_int_eq(upcall_session_new(ctx, &s), 0);
+	ck_assert_int_eq(upcall_session_set_arch(s, UPCALL_ARCH_X86_64), 0);
+	ck_assert_int_eq(upcall_session_set_connect_timeout(s, 1000 * TC_MSEC), 0);
+	ck_assert_int_eq(upcall_session_set_request_timeout(s, 3000 * TC_MSEC), 0);
+	ck_assert_int_eq(upcall_session_set_reconnect(s, 1, 2 * TC_MSEC,
+						      20 * TC_MSEC), 0);
+	if (st)
+		ck_assert_int_eq(upcall_session_set_state_fn(s, tc_state_fn, st), 0);
+	return s;
+}
+
+/*
+ * A fake guest listening on a fresh path (hybrid or not), the context @ctx
+ * (the environment owns it), and a tc_session_new() session on it.
+ */
+static inline void tenv_init_on(struct tenv *e, int hybrid, upcall_ctx *ctx)
 {
 	memset(e, 0, sizeof(*e));
 	tc_states_init(&e->st);
 	tc_dir_init(&e->d);
 	e->fg = fg_new(e->d.path, hybrid);
 	ck_assert_msg(e->fg != NULL, "fg_new: %s", strerror(errno));
-	e->ctx = tc_ctx_new();
-	ck_assert_int_eq(upcall_session_new(e->ctx, &e->s), 0);
-	ck_assert_int_eq(upcall_session_set_arch(e->s, UPCALL_ARCH_X86_64), 0);
-	ck_assert_int_eq(upcall_session_set_connect_timeout(e->s, 1000 * TC_MSEC), 0);
-	ck_assert_int_eq(upcall_session_set_request_timeout(e->s, 3000 * TC_MSEC), 0);
-	ck_assert_int_eq(upcall_session_set_reconnect(e->s, 1, 2 * TC_MSEC,
-						      20 * TC_MSEC), 0);
-	ck_assert_int_eq(upcall_session_set_state_fn(e->s, tc_state_fn, &e->st), 0);
+	e->ctx = ctx;
+	e->s = tc_session_new(ctx, &e->st);
+}
+
+/* The same on a fresh context. */
+static inline void tenv_init(struct tenv *e, int hybrid)
+{
+	tenv_init_on(e, hybrid, tc_ctx_new());
 }
 
 /* Open on the fake guest's socket and run until READY. */

@@ -136,12 +136,6 @@ static upcall_ctx *io_ctx_new(void)
 	return ctx;
 }
 
-static void io_ctx_free(upcall_ctx *ctx)
-{
-	epoll_ctl(L.epfd, EPOLL_CTL_DEL, upcall_ctx_get_fd(ctx), NULL);
-	upcall_ctx_unref(ctx);
-}
-
 /*
  * The embedding the API is for: one epoll loop over the context's fd and
  * the sockets the callback handed over.  Counts the rounds that served a
@@ -188,64 +182,21 @@ static bool pred_state(void *arg)
 	return upcall_session_get_state(arg) == UPCALL_SESSION_READY;
 }
 
-struct io_env {
-	struct tc_dir d;
-	struct fake_guest *fg;
-	upcall_ctx *ctx;
-	upcall_session *s;
-	struct tc_states st;
-};
-
-static struct io_env E;
-
-static upcall_session *io_session_new(upcall_ctx *ctx, struct tc_states *st)
-{
-	upcall_session *s = NULL;
-
-	ck_assert_int_eq(upcall_session_new(ctx, &s), 0);
-	ck_assert_int_eq(upcall_session_set_arch(s, UPCALL_ARCH_X86_64), 0);
-	ck_assert_int_eq(upcall_session_set_connect_timeout(s, 1000 * TC_MSEC), 0);
-	ck_assert_int_eq(upcall_session_set_request_timeout(s, 3000 * TC_MSEC), 0);
-	ck_assert_int_eq(upcall_session_set_reconnect(s, 1, 2 * TC_MSEC,
-						      20 * TC_MSEC), 0);
-	if (st)
-		ck_assert_int_eq(upcall_session_set_state_fn(s, tc_state_fn, st), 0);
-	return s;
-}
+static struct tenv E;
 
 static void env_setup(void)
 {
 	io_setup();
-	memset(&E, 0, sizeof(E));
-	tc_states_init(&E.st);
-	tc_dir_init(&E.d);
-	E.fg = fg_new(E.d.path, 1);
-	ck_assert_ptr_nonnull(E.fg);
-	E.ctx = io_ctx_new();
-	E.s = io_session_new(E.ctx, &E.st);
+	tenv_init_on(&E, 1, io_ctx_new());
 }
 
 static void env_teardown(void)
 {
-	if (E.s)
-		upcall_session_close(E.s);
-	if (E.ctx) {
-		upcall_ctx_stop_thread(E.ctx);
-		tc_drain(E.ctx);
-	}
-	E.s = upcall_session_unref(E.s);
+	ck_assert_uint_eq(fg_violations(E.fg), 0);
+	tenv_fini(&E);
 	/* Every socket handed over was taken back before it was closed. */
 	ck_assert_int_eq(io_registered(), 0);
 	ck_assert_int_eq(L.n_add, L.n_del);
-	if (E.ctx)
-		tc_drain(E.ctx);
-	if (E.ctx)
-		io_ctx_free(E.ctx);
-	E.ctx = NULL;
-	ck_assert_uint_eq(fg_violations(E.fg), 0);
-	fg_free(E.fg);
-	tc_dir_fini(&E.d);
-	pthread_mutex_destroy(&E.st.lock);
 	io_teardown();
 }
 
@@ -524,7 +475,7 @@ START_TEST(test_sync_many_sessions)
 	int i, result;
 
 	for (i = 0; i < N; i++) {
-		s[i] = io_session_new(E.ctx, NULL);
+		s[i] = tc_session_new(E.ctx, NULL);
 		ck_assert_int_eq(upcall_session_open_unix(s[i], E.d.path), 0);
 	}
 	ck_assert_int_eq(io_registered(), N);
