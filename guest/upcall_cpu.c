@@ -176,7 +176,13 @@ undo:
 	return ret;
 }
 
-int upcall_cpu_add(const struct upcall_req *req, u32 *index)
+/*
+ * Check the whole request first, then apply @one to its APIC ids in order,
+ * stopping at the first failure; *@index is how many were done.
+ */
+static int cpu_apply(const struct upcall_req *req, u32 *index,
+		     int (*check)(const struct upcall_cpu_request_x86 *r),
+		     int (*one)(u32 apic), const char *what)
 {
 	const struct upcall_cpu_request_x86 *r = cpu_req(req);
 	u32 i;
@@ -185,20 +191,25 @@ int upcall_cpu_add(const struct upcall_req *req, u32 *index)
 	lockdep_assert_held(&upcall_hotplug_mutex);
 
 	*index = 0;
-	ret = cpu_add_check(r);
+	ret = check(r);
 	if (ret)
 		return ret;
 
 	for (i = 0; i < r->count; i++) {
-		ret = cpu_add_one(r->apic_ids[i]);
+		ret = one(r->apic_ids[i]);
 		if (ret) {
-			pr_warn("ADD_CPU: APIC id %u failed: %d\n",
+			pr_warn("%s: APIC id %u failed: %d\n", what,
 				r->apic_ids[i], ret);
 			break;
 		}
 	}
 	*index = i;
 	return ret;
+}
+
+int upcall_cpu_add(const struct upcall_req *req, u32 *index)
+{
+	return cpu_apply(req, index, cpu_add_check, cpu_add_one, "ADD_CPU");
 }
 
 static int cpu_del_check(const struct upcall_cpu_request_x86 *r)
@@ -259,27 +270,7 @@ static int cpu_del_one(u32 apic)
 
 int upcall_cpu_del(const struct upcall_req *req, u32 *index)
 {
-	const struct upcall_cpu_request_x86 *r = cpu_req(req);
-	u32 i;
-	int ret;
-
-	lockdep_assert_held(&upcall_hotplug_mutex);
-
-	*index = 0;
-	ret = cpu_del_check(r);
-	if (ret)
-		return ret;
-
-	for (i = 0; i < r->count; i++) {
-		ret = cpu_del_one(r->apic_ids[i]);
-		if (ret) {
-			pr_warn("DEL_CPU: APIC id %u failed: %d\n",
-				r->apic_ids[i], ret);
-			break;
-		}
-	}
-	*index = i;
-	return ret;
+	return cpu_apply(req, index, cpu_del_check, cpu_del_one, "DEL_CPU");
 }
 
 u32 upcall_cpu_ops(void)
