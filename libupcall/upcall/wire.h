@@ -105,7 +105,7 @@ struct upcall_mem_request {
 };
 
 /** Protocol version reported by GET_INFO: major << 8 | minor. */
-#define UPCALL_INFO_VERSION		0x0100u
+#define UPCALL_INFO_VERSION		0x0101u
 
 /** GET_INFO memory online policy (the guest's auto_online_blocks). */
 enum upcall_mem_policy {
@@ -114,6 +114,29 @@ enum upcall_mem_policy {
 	UPCALL_MEM_POLICY_ONLINE_KERNEL	 = 2,	/**< "online_kernel" */
 	UPCALL_MEM_POLICY_ONLINE_MOVABLE = 3,	/**< "online_movable" */
 	UPCALL_MEM_POLICY_UNKNOWN	 = 0xffffffff, /**< unknown */
+};
+
+/**
+ * GET_INFO vCPU mode: which vCPUs ADD_CPU can bring online, and so what the
+ * VMM must do first.  Reported from info version 0x0101 on.
+ */
+enum upcall_cpu_mode {
+	/** Not reported: a guest before info version 0x0101. */
+	UPCALL_CPU_MODE_UNKNOWN	= 0,
+	/** No CPU operations (ADD_CPU and DEL_CPU answer -EOPNOTSUPP). */
+	UPCALL_CPU_MODE_NONE	= 1,
+	/**
+	 * True hot-add: the VMM creates a vCPU, then ADD_CPU maps its APIC id
+	 * to a new logical CPU and onlines it; DEL_CPU offlines and unmaps it
+	 * before the VMM destroys the vCPU.  Parked vCPUs work too.
+	 */
+	UPCALL_CPU_MODE_HOTADD	= 2,
+	/**
+	 * Parked vCPUs: the VMM creates every vCPU the guest may have at boot
+	 * and boots it with `maxcpus=` (the vCPUs to start with); ADD_CPU
+	 * onlines present vCPUs, DEL_CPU offlines them (they stay present).
+	 */
+	UPCALL_CPU_MODE_PARKED	= 3,
 };
 
 /**
@@ -128,7 +151,8 @@ struct upcall_info_reply {
 	__le32 cpus_present;	/**< vCPUs it knows of */
 	__le32 cpus_online;	/**< vCPUs running */
 	__le32 mem_policy;	/**< enum upcall_mem_policy */
-	__le32 reserved[8];	/**< 0 */
+	__le32 cpu_mode;	/**< enum upcall_cpu_mode (info version 0x0101) */
+	__le32 reserved[7];	/**< 0 */
 };
 
 /** Start of every reply: the header and the guest's result. */
@@ -172,6 +196,7 @@ UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_mem_request, flags) == 20, "
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_info_reply) == 64, "info reply size");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, mem_block_size) == 8, "info block size offset");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, mem_policy) == 28, "info mem_policy offset");
+UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, cpu_mode) == 32, "info cpu_mode offset");
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_reply_header) == 20, "reply header size");
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_msg) == UPCALL_MSG_SIZE, "message size");
 /** @endcond */
