@@ -27,6 +27,7 @@
 #include <net/sock.h>
 
 #include "upcall.h"
+#include "upcall_compat.h"
 
 #define UPCALL_BACKLOG		16
 /* Far more than a VMM needs; bounds what a flood of connects can pin. */
@@ -319,7 +320,7 @@ static struct socket *upcall_listen(unsigned int port)
 		return ERR_PTR(ret);
 	}
 
-	ret = kernel_bind(sock, (struct sockaddr *)&addr, sizeof(addr));
+	ret = upcall_kernel_bind(sock, &addr, sizeof(addr));
 	if (ret) {
 		pr_err("cannot bind vsock port %u: %d\n", port, ret);
 		goto release;

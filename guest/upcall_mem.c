@@ -309,7 +309,7 @@ static int mem_check_room(u64 start, u64 size)
  */
 static int mem_block_online(unsigned long id, bool movable)
 {
-	char state_attr[32], zones_attr[40], buf[32];
+	char state_attr[40], zones_attr[40], buf[32];
 	struct mem_job job = {
 		.fn = mem_job_offline_block,
 		.attr = state_attr,

@@ -21,6 +21,7 @@
 #include <linux/kernel.h>
 
 #include "upcall.h"
+#include "upcall_compat.h"
 #include "upcall_validate.h"
 
 #if defined(CONFIG_X86) && IS_ENABLED(CONFIG_VIRTIO_MMIO)
@@ -110,7 +111,7 @@ static int mmio_check_irq(u32 irq)
 	struct mmio_dev *d;
 	bool ours = false;
 
-	if (irq >= (unsigned int)nr_irqs || !irq_get_irq_data(irq)) {
+	if (irq >= upcall_nr_irqs() || !irq_get_irq_data(irq)) {
 		pr_info_ratelimited("ADD_MMIO: the guest has no IRQ %u\n", irq);
 		return -EINVAL;
 	}
