@@ -56,6 +56,8 @@ extern const struct upcall_service upcall_devmgr_service;
 
 /* x86_64 vCPU hotplug (upcall_cpu.c); index: first APIC id not done. */
 u32 upcall_cpu_ops(void);
+/* The enum upcall_cpu_mode GET_INFO reports. */
+u32 upcall_cpu_mode(void);
 int upcall_cpu_add(const struct upcall_req *req, u32 *index);
 int upcall_cpu_del(const struct upcall_req *req, u32 *index);
 int upcall_cpu_init(void);

@@ -2,13 +2,24 @@
 /*
  * x86_64 vCPU hotplug for the device manager (ADD_CPU, DEL_CPU).
  *
- * The VMM has created (or is about to destroy) the vCPU; the guest has not
- * been told by ACPI.  Adding maps the APIC id to a logical CPU with
- * acpi_map_cpu(), registers its device and brings it up; removing does the
- * reverse.  Only exported interfaces are used, so the locks Dragonball's
- * in-kernel server takes (device hotplug lock, cpu maps) are out of reach:
- * every request runs under upcall_hotplug_mutex instead, and the window in
- * which sysfs could online a CPU that is being forgotten is closed with
+ * Two modes, chosen by what the kernel exports (upcall_compat.h):
+ *
+ * - hot-add (kernels that export arch_register_cpu(), up to 6.7): the VMM
+ *   has created the vCPU (or is about to destroy it); the guest has not
+ *   been told by ACPI.  Adding maps the APIC id to a logical CPU with
+ *   acpi_map_cpu(), registers its device and brings it up; removing does
+ *   the reverse.
+ * - parked (every kernel): the VMM created the vCPU at boot and the guest
+ *   was booted with maxcpus=, so the CPU is present, with its device, but
+ *   offline.  Adding brings it up, removing takes it down; it stays
+ *   present.  On 6.8+ a module has no other way: CPU devices are
+ *   registered by code it cannot call.
+ *
+ * In both, a present but offline CPU is simply brought online.  Only
+ * exported interfaces are used, so the locks Dragonball's in-kernel server
+ * takes (device hotplug lock, cpu maps) are out of reach: every request
+ * runs under upcall_hotplug_mutex instead, and the window in which sysfs
+ * could online a CPU that is being forgotten is closed with
  * cpu_hotplug_disable().
  *
  * Every request is checked in full before anything is done, so that a
@@ -21,9 +32,10 @@
 #include <linux/lockdep.h>
 
 #include "upcall.h"
+#include "upcall_compat.h"
 #include "upcall_validate.h"
 
-#if defined(CONFIG_X86_64) && defined(CONFIG_ACPI_HOTPLUG_CPU)
+#if defined(CONFIG_X86_64) && defined(CONFIG_HOTPLUG_CPU)
 
 #include <linux/acpi.h>
 #include <linux/cpu.h>
@@ -33,21 +45,6 @@
 #include <asm/apicdef.h>
 #include <asm/cpu.h>
 #include <asm/smp.h>
-
-/*
- * The kernel maps an APIC id to a logical CPU slot once and for all, in a
- * table it does not export; when it runs out of slots it WARNs.  To refuse
- * such a request instead, count the slots it has never used: a slot is
- * used when its CPU is present, has an ACPI id (acpi_map_cpu and the MADT
- * set one), or was unmapped by this module (recorded here, since a CPU
- * that came from an MP table has no ACPI id).
- */
-static u16 *cpu_slot_apic;
-
-static const struct upcall_cpu_request_x86 *cpu_req(const struct upcall_req *req)
-{
-	return (const struct upcall_cpu_request_x86 *)req->body;
-}
 
 /* The present logical CPU with this APIC id, or -ENODEV. */
 static int cpu_by_apic(u32 apic)
@@ -59,6 +56,20 @@ static int cpu_by_apic(u32 apic)
 			return cpu;
 	return -ENODEV;
 }
+
+#ifdef UPCALL_CPU_HOTADD
+
+#define CPU_MODE	UPCALL_CPU_MODE_HOTADD
+
+/*
+ * The kernel maps an APIC id to a logical CPU slot once and for all, in a
+ * table it does not export; when it runs out of slots it WARNs.  To refuse
+ * such a request instead, count the slots it has never used: a slot is
+ * used when its CPU is present, has an ACPI id (acpi_map_cpu and the MADT
+ * set one), or was unmapped by this module (recorded here, since a CPU
+ * that came from an MP table has no ACPI id).
+ */
+static u16 *cpu_slot_apic;
 
 static bool cpu_slot_pristine(unsigned int cpu)
 {
@@ -81,10 +92,32 @@ static bool cpu_slot_known(u32 apic)
 	return false;
 }
 
-static void cpu_unmap(unsigned int cpu)
+/* Whether free logical CPU slots can take the request's new APIC ids. */
+static int cpu_new_check(const struct upcall_cpu_request_x86 *r)
 {
-	cpu_slot_apic[cpu] = cpu_physical_id(cpu);
-	acpi_unmap_cpu(cpu);
+	unsigned int need = 0, need_pristine = 0, free = 0, pristine = 0;
+	unsigned int cpu, i;
+
+	for (i = 0; i < r->count; i++) {
+		if (cpu_by_apic(r->apic_ids[i]) >= 0)
+			continue;
+		need++;
+		if (!cpu_slot_known(r->apic_ids[i]))
+			need_pristine++;
+	}
+
+	for_each_possible_cpu(cpu) {
+		if (cpu_present(cpu))
+			continue;
+		free++;
+		if (cpu_slot_pristine(cpu))
+			pristine++;
+	}
+	if (need > free || need_pristine > pristine) {
+		pr_info_ratelimited("ADD_CPU: no room for %u more CPUs\n", need);
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 /* Unregister and unmap an offline CPU; -EBUSY if it came back online. */
@@ -100,47 +133,107 @@ static int cpu_forget(unsigned int cpu)
 	}
 	if (get_cpu_device(cpu))
 		arch_unregister_cpu(cpu);
-	cpu_unmap(cpu);
+	cpu_slot_apic[cpu] = cpu_physical_id(cpu);
+	acpi_unmap_cpu(cpu);
 out:
 	cpu_hotplug_enable();
 	return ret;
 }
 
+/* Map a new APIC id to a logical CPU and register its device. */
+static int cpu_map(u32 apic, int *cpu)
+{
+	int ret;
+
+	ret = acpi_map_cpu(NULL, apic, apic, cpu);
+	if (ret)
+		return ret;
+	ret = arch_register_cpu(*cpu);
+	if (ret)
+		cpu_forget(*cpu);
+	return ret;
+}
+
+static int cpu_mode_init(void)
+{
+	unsigned int cpu;
+
+	cpu_slot_apic = kmalloc_array(nr_cpu_ids, sizeof(*cpu_slot_apic),
+				      GFP_KERNEL);
+	if (!cpu_slot_apic)
+		return -ENOMEM;
+	for (cpu = 0; cpu < nr_cpu_ids; cpu++)
+		cpu_slot_apic[cpu] = BAD_APICID;
+	return 0;
+}
+
+static void cpu_mode_exit(void)
+{
+	kfree(cpu_slot_apic);
+	cpu_slot_apic = NULL;
+}
+
+#else /* parked vCPUs only */
+
+#define CPU_MODE	UPCALL_CPU_MODE_PARKED
+
+/* No new APIC ids: every vCPU must have been present since boot. */
+static int cpu_new_check(const struct upcall_cpu_request_x86 *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->count; i++) {
+		if (cpu_by_apic(r->apic_ids[i]) >= 0)
+			continue;
+		pr_info_ratelimited("ADD_CPU: no vCPU with APIC id %u was present at boot\n",
+				    r->apic_ids[i]);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/* A parked vCPU stays present, with its device, for the next ADD_CPU. */
+static int cpu_forget(unsigned int cpu)
+{
+	return 0;
+}
+
+static int cpu_map(u32 apic, int *cpu)
+{
+	return -ENODEV;
+}
+
+static int cpu_mode_init(void)
+{
+	return 0;
+}
+
+static void cpu_mode_exit(void)
+{
+}
+
+#endif /* UPCALL_CPU_HOTADD */
+
+static const struct upcall_cpu_request_x86 *cpu_req(const struct upcall_req *req)
+{
+	return (const struct upcall_cpu_request_x86 *)req->body;
+}
+
 static int cpu_add_check(const struct upcall_cpu_request_x86 *r)
 {
-	unsigned int need_new = 0, need_pristine = 0;
-	unsigned int free = 0, pristine = 0;
-	unsigned int cpu, i;
+	unsigned int i;
 
 	for (i = 0; i < r->count; i++) {
 		int c = cpu_by_apic(r->apic_ids[i]);
 
-		if (c >= 0) {
-			/* Present but offline is fine: it is just onlined. */
-			if (!cpu_online(c))
-				continue;
+		/* Present but offline is fine: it is just onlined. */
+		if (c >= 0 && cpu_online(c)) {
 			pr_info_ratelimited("ADD_CPU: APIC id %u is CPU %d already\n",
 					    r->apic_ids[i], c);
 			return -EINVAL;
 		}
-		need_new++;
-		if (!cpu_slot_known(r->apic_ids[i]))
-			need_pristine++;
 	}
-
-	for_each_possible_cpu(cpu) {
-		if (cpu_present(cpu))
-			continue;
-		free++;
-		if (cpu_slot_pristine(cpu))
-			pristine++;
-	}
-	if (need_new > free || need_pristine > pristine) {
-		pr_info_ratelimited("ADD_CPU: no room for %u more CPUs\n",
-				    need_new);
-		return -ENOSPC;
-	}
-	return 0;
+	return cpu_new_check(r);
 }
 
 static int cpu_add_one(u32 apic)
@@ -150,16 +243,16 @@ static int cpu_add_one(u32 apic)
 
 	cpu = cpu_by_apic(apic);
 	if (cpu < 0) {
-		ret = acpi_map_cpu(NULL, apic, apic, &cpu);
+		ret = cpu_map(apic, &cpu);
 		if (ret)
 			return ret;
 		mapped = true;
 	}
 
+	/* add_cpu() needs the CPU's device; present CPUs have one. */
 	if (!get_cpu_device(cpu)) {
-		ret = arch_register_cpu(cpu);
-		if (ret)
-			goto undo;
+		ret = -ENODEV;
+		goto undo;
 	}
 
 	/* add_cpu() returns 1 when the CPU is online already. */
@@ -278,26 +371,22 @@ u32 upcall_cpu_ops(void)
 	return BIT(UPCALL_MSG_ADD_CPU) | BIT(UPCALL_MSG_DEL_CPU);
 }
 
+u32 upcall_cpu_mode(void)
+{
+	return CPU_MODE;
+}
+
 int upcall_cpu_init(void)
 {
-	unsigned int cpu;
-
-	cpu_slot_apic = kmalloc_array(nr_cpu_ids, sizeof(*cpu_slot_apic),
-				      GFP_KERNEL);
-	if (!cpu_slot_apic)
-		return -ENOMEM;
-	for (cpu = 0; cpu < nr_cpu_ids; cpu++)
-		cpu_slot_apic[cpu] = BAD_APICID;
-	return 0;
+	return cpu_mode_init();
 }
 
 void upcall_cpu_exit(void)
 {
-	kfree(cpu_slot_apic);
-	cpu_slot_apic = NULL;
+	cpu_mode_exit();
 }
 
-#else /* !(CONFIG_X86_64 && CONFIG_ACPI_HOTPLUG_CPU) */
+#else /* !(CONFIG_X86_64 && CONFIG_HOTPLUG_CPU) */
 
 /* No exported way to add a CPU here: GET_INFO reports no CPU ops. */
 u32 upcall_cpu_ops(void)
@@ -305,6 +394,10 @@ u32 upcall_cpu_ops(void)
 	return 0;
 }
 
+u32 upcall_cpu_mode(void)
+{
+	return UPCALL_CPU_MODE_NONE;
+}
 int upcall_cpu_add(const struct upcall_req *req, u32 *index)
 {
 	*index = 0;

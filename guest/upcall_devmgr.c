@@ -104,6 +104,7 @@ static int devmgr_get_info(const struct upcall_req *req, u8 *body, u32 *size)
 	info.cpus_present = cpu_to_le32(num_present_cpus());
 	info.cpus_online = cpu_to_le32(num_online_cpus());
 	info.mem_policy = cpu_to_le32(upcall_mem_policy());
+	info.cpu_mode = cpu_to_le32(upcall_cpu_mode());
 
 	memcpy(body, &info, sizeof(info));
 	*size = sizeof(info);
