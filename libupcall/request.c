@@ -384,6 +384,8 @@ UPCALL_EXPORT int upcall_request_get_info(upcall_request *req,
 	info->cpus_present = le32toh(w->cpus_present);
 	info->cpus_online = le32toh(w->cpus_online);
 	info->mem_policy = le32toh(w->mem_policy);
+	/* 0 from a guest before info version 0x0101: UPCALL_CPU_MODE_UNKNOWN. */
+	info->cpu_mode = le32toh(w->cpu_mode);
 	return 0;
 }
 

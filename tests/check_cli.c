@@ -531,7 +531,7 @@ START_TEST(test_info)
 	GUEST(NULL);
 	run_cli(&r, ARGS("--socket", sock_path, "info"));
 	expect(&r, 0);
-	ck_assert_ptr_nonnull(strstr(r.out, "version: 1.0\n"));
+	ck_assert_ptr_nonnull(strstr(r.out, "version: 1.1\n"));
 	ck_assert_ptr_nonnull(strstr(r.out, "operations: cpu-add cpu-del"));
 	ck_assert_ptr_nonnull(strstr(r.out, "cpus: possible "));
 	ck_assert_ptr_nonnull(strstr(r.out, "memory block size: 0x"));

@@ -25,6 +25,12 @@ START_TEST(test_constants)
 	ck_assert_int_eq(UPCALL_MSG_DEL_MMIO, 6);
 	ck_assert_int_eq(UPCALL_MSG_ADD_PCI, 7);
 	ck_assert_int_eq(UPCALL_MSG_DEL_PCI, 8);
+
+	ck_assert_uint_eq(UPCALL_INFO_VERSION, 0x0101);
+	ck_assert_uint_eq(UPCALL_CPU_MODE_UNKNOWN, 0);
+	ck_assert_uint_eq(UPCALL_CPU_MODE_NONE, 1);
+	ck_assert_uint_eq(UPCALL_CPU_MODE_HOTADD, 2);
+	ck_assert_uint_eq(UPCALL_CPU_MODE_PARKED, 3);
 }
 END_TEST
 
@@ -65,7 +71,21 @@ START_TEST(test_sizes)
 	ck_assert_uint_eq(offsetof(struct upcall_info_reply, mem_block_size), 8);
 	ck_assert_uint_eq(offsetof(struct upcall_info_reply, cpus_possible), 16);
 	ck_assert_uint_eq(offsetof(struct upcall_info_reply, mem_policy), 28);
-	ck_assert_uint_eq(offsetof(struct upcall_info_reply, reserved), 32);
+	ck_assert_uint_eq(offsetof(struct upcall_info_reply, cpu_mode), 32);
+	ck_assert_uint_eq(offsetof(struct upcall_info_reply, reserved), 36);
+	ck_assert_uint_eq(sizeof(((struct upcall_info_reply *)0)->reserved), 28);
+	/* The spec counts from the start of the message. */
+	ck_assert_uint_eq(sizeof(struct upcall_reply_header) +
+			  offsetof(struct upcall_info_reply, cpu_mode), 52);
+
+	/* The public struct: cpu_mode took reserved[0], nothing else moved. */
+	ck_assert_uint_eq(sizeof(upcall_info), 64);
+	ck_assert_uint_eq(offsetof(upcall_info, mem_block_size), 8);
+	ck_assert_uint_eq(offsetof(upcall_info, cpus_possible), 16);
+	ck_assert_uint_eq(offsetof(upcall_info, mem_policy), 28);
+	ck_assert_uint_eq(offsetof(upcall_info, cpu_mode), 32);
+	ck_assert_uint_eq(offsetof(upcall_info, reserved), 36);
+	ck_assert_uint_eq(sizeof(((upcall_info *)0)->reserved), 28);
 
 	ck_assert_uint_eq(sizeof(struct upcall_reply_header), 20);
 	ck_assert_uint_eq(offsetof(struct upcall_reply_header, result), 16);

@@ -261,6 +261,7 @@ START_TEST(test_get_info)
 	upcall_request *req = NULL;
 	upcall_info info;
 	uint8_t want[1024];
+	int i;
 
 	tenv_open(&E);
 	ck_assert_int_eq(upcall_devmgr_get_info(E.s, NULL, NULL, &req), 0);
@@ -269,15 +270,16 @@ START_TEST(test_get_info)
 	expect_last(E.fg, want);
 	memset(&info, 0xaa, sizeof(info));
 	ck_assert_int_eq(upcall_request_get_info(req, &info), 0);
-	ck_assert_uint_eq(info.version, 0x100);
+	ck_assert_uint_eq(info.version, UPCALL_INFO_VERSION);
 	ck_assert_uint_eq(info.ops, 0x1fe);
 	ck_assert_uint_eq(info.mem_block_size, 0x8000000);
 	ck_assert_uint_eq(info.cpus_possible, 8);
 	ck_assert_uint_eq(info.cpus_present, 1);
 	ck_assert_uint_eq(info.cpus_online, 1);
 	ck_assert_uint_eq(info.mem_policy, UPCALL_MEM_POLICY_ONLINE_MOVABLE);
-	ck_assert_uint_eq(info.reserved[0], 0);
-	ck_assert_uint_eq(info.reserved[7], 0);
+	ck_assert_uint_eq(info.cpu_mode, UPCALL_CPU_MODE_HOTADD);
+	for (i = 0; i < 7; i++)
+		ck_assert_uint_eq(info.reserved[i], 0);
 	upcall_request_unref(req);
 
 	/* Other values travel too. */
@@ -289,6 +291,9 @@ START_TEST(test_get_info)
 	w.cpus_present = 17;
 	w.cpus_online = 16;
 	w.mem_policy = UPCALL_MEM_POLICY_UNKNOWN;
+	w.cpu_mode = UPCALL_CPU_MODE_PARKED;
+	/* A later guest's fields are not ours to pass on. */
+	memset(w.reserved, 0xff, sizeof(w.reserved));
 	fg_set_info(E.fg, &w);
 	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, NULL, &info), 0);
 	ck_assert_uint_eq(info.version, 0x102);
@@ -298,6 +303,37 @@ START_TEST(test_get_info)
 	ck_assert_uint_eq(info.cpus_present, 17);
 	ck_assert_uint_eq(info.cpus_online, 16);
 	ck_assert_uint_eq(info.mem_policy, 0xffffffffu);
+	ck_assert_uint_eq(info.cpu_mode, UPCALL_CPU_MODE_PARKED);
+	for (i = 0; i < 7; i++)
+		ck_assert_uint_eq(info.reserved[i], 0);
+
+	/* A mode this library does not know is passed on as it is. */
+	w.cpu_mode = 0x1234;
+	fg_set_info(E.fg, &w);
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, NULL, &info), 0);
+	ck_assert_uint_eq(info.cpu_mode, 0x1234);
+}
+END_TEST
+
+/* A guest of info version 1.0 has 0 where cpu_mode is: unknown. */
+START_TEST(test_get_info_1_0)
+{
+	struct upcall_info_reply w;
+	upcall_info info;
+	int result = 1;
+
+	fg_get_info(E.fg, &w);
+	w.version = 0x0100;
+	w.cpu_mode = 0;
+	fg_set_info(E.fg, &w);
+	tenv_open(&E);
+	memset(&info, 0xaa, sizeof(info));
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, &result, &info), 0);
+	ck_assert_int_eq(result, 0);
+	ck_assert_uint_eq(info.version, 0x100);
+	ck_assert_uint_eq(info.ops, 0x1fe);
+	ck_assert_uint_eq(info.mem_policy, UPCALL_MEM_POLICY_ONLINE_MOVABLE);
+	ck_assert_uint_eq(info.cpu_mode, UPCALL_CPU_MODE_UNKNOWN);
 }
 END_TEST
 
@@ -1195,6 +1231,7 @@ static Suite *request_suite(void)
 	tcase_add_test(tc, test_mem_add_not_movable);
 	tcase_add_test(tc, test_pci);
 	tcase_add_test(tc, test_get_info);
+	tcase_add_test(tc, test_get_info_1_0);
 	tcase_add_test(tc, test_get_info_unsupported);
 	suite_add_tcase(s, tc);
 

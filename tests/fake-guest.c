@@ -4,6 +4,7 @@
  * tests and demos.  It listens, prints "ready", and serves until SIGTERM or
  * SIGINT.
  */
+#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -20,6 +21,7 @@ static void usage(FILE *f)
 
 	fputs("Usage: fake-guest --socket PATH [--plain] [--behavior NAME]\n"
 	      "                  [--result N] [--index N] [--delay-ms N] [--no-info]\n"
+	      "                  [--info-version N] [--cpu-mode MODE]\n"
 	      "\n"
 	      "  --socket PATH    listen on this Unix socket (removed first)\n"
 	      "  --plain          no hybrid-vsock handshake: start at the service byte\n"
@@ -28,6 +30,9 @@ static void usage(FILE *f)
 	      "  --index N        the CPU reply index, default the request's count\n"
 	      "  --delay-ms N     wait before each reply\n"
 	      "  --no-info        answer GET_INFO with -1, as a Dragonball guest does\n"
+	      "  --info-version N the GET_INFO version, default 0x0101\n"
+	      "  --cpu-mode MODE  the GET_INFO CPU mode: unknown, none, hotadd (the\n"
+	      "                   default), parked, or a number\n"
 	      "\nBehaviors:", f);
 	for (i = 0; i < FG_BEHAVIOR_MAX; i++)
 		fprintf(f, " %s", fg_behavior_name(i));
@@ -57,7 +62,28 @@ struct options {
 	int behavior;
 	long result, index, delay_ms;
 	int info;
+	long info_version, cpu_mode;
 };
+
+static const char *const cpu_modes[] = {
+	[UPCALL_CPU_MODE_UNKNOWN] = "unknown",
+	[UPCALL_CPU_MODE_NONE] = "none",
+	[UPCALL_CPU_MODE_HOTADD] = "hotadd",
+	[UPCALL_CPU_MODE_PARKED] = "parked",
+};
+
+/* A mode's name, or any number (a guest may report one we do not know). */
+static int parse_cpu_mode(const char *s, long *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cpu_modes) / sizeof(cpu_modes[0]); i++)
+		if (!strcmp(s, cpu_modes[i])) {
+			*out = (long)i;
+			return 0;
+		}
+	return parse_num("--cpu-mode", s, 0, INT32_MAX, out);
+}
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -69,13 +95,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "index", required_argument, NULL, 'i' },
 		{ "delay-ms", required_argument, NULL, 'd' },
 		{ "no-info", no_argument, NULL, 'n' },
+		{ "info-version", required_argument, NULL, 'I' },
+		{ "cpu-mode", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*o = (struct options){ .hybrid = 1, .behavior = FG_OK, .index = -1,
-			       .info = 1 };
+			       .info = 1, .info_version = UPCALL_INFO_VERSION,
+			       .cpu_mode = UPCALL_CPU_MODE_HOTADD };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -110,6 +139,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'n':
 			o->info = 0;
 			break;
+		case 'I':
+			if (parse_num("--info-version", optarg, 0, 0xffff,
+				      &o->info_version) < 0)
+				return -1;
+			break;
+		case 'c':
+			if (parse_cpu_mode(optarg, &o->cpu_mode) < 0)
+				return -1;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -131,6 +169,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
+	struct upcall_info_reply info;
 	struct fake_guest *fg;
 	struct options o;
 	sigset_t set;
@@ -154,8 +193,10 @@ int main(int argc, char **argv)
 	fg_set_behavior(fg, (enum fg_behavior)o.behavior);
 	fg_set_result(fg, (int32_t)o.result, (int32_t)o.index);
 	fg_set_delay_ms(fg, (unsigned int)o.delay_ms);
-	if (!o.info)
-		fg_set_info(fg, NULL);
+	fg_get_info(fg, &info);
+	info.version = htole32((uint32_t)o.info_version);
+	info.cpu_mode = htole32((uint32_t)o.cpu_mode);
+	fg_set_info(fg, o.info ? &info : NULL);
 
 	printf("ready\n");
 	fflush(stdout);

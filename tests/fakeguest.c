@@ -739,6 +739,7 @@ static void fg_default_info(struct upcall_info_reply *info)
 	info->cpus_present = htole32(1);
 	info->cpus_online = htole32(1);
 	info->mem_policy = htole32(UPCALL_MEM_POLICY_ONLINE_MOVABLE);
+	info->cpu_mode = htole32(UPCALL_CPU_MODE_HOTADD);
 }
 
 struct fake_guest *fg_new(const char *path, int hybrid)
@@ -868,6 +869,13 @@ void fg_set_info(struct fake_guest *fg, const struct upcall_info_reply *info)
 	fg->set.info_on = info != NULL;
 	if (info)
 		fg->set.info = *info;
+	pthread_mutex_unlock(&fg->lock);
+}
+
+void fg_get_info(struct fake_guest *fg, struct upcall_info_reply *info)
+{
+	pthread_mutex_lock(&fg->lock);
+	*info = fg->set.info;
 	pthread_mutex_unlock(&fg->lock);
 }
 

@@ -60,10 +60,13 @@ void fg_set_result(struct fake_guest *fg, int32_t result, int32_t cpu_index);
 void fg_set_delay_ms(struct fake_guest *fg, unsigned int ms);
 /*
  * The GET_INFO extension: answer with @info (copied), or, with @info NULL,
- * answer -1 with no body as a Dragonball guest does.  The default is a
- * guest serving types 1..8 with 128 MiB memory blocks.
+ * answer -1 with no body as a Dragonball guest does.  The default is an
+ * info version UPCALL_INFO_VERSION guest serving types 1..8 with 128 MiB
+ * memory blocks and CPU mode HOTADD.
  */
 void fg_set_info(struct fake_guest *fg, const struct upcall_info_reply *info);
+/* The GET_INFO body it answers with (also while GET_INFO is off). */
+void fg_get_info(struct fake_guest *fg, struct upcall_info_reply *info);
 
 unsigned int fg_requests(struct fake_guest *fg);	/* well-formed requests */
 unsigned int fg_violations(struct fake_guest *fg);	/* spec violations seen */

@@ -20,7 +20,9 @@
 _Static_assert(sizeof(upcall_info) == 64, "upcall_info layout");
 _Static_assert(__builtin_offsetof(upcall_info, mem_block_size) == 8, "mem_block_size");
 _Static_assert(__builtin_offsetof(upcall_info, cpus_possible) == 16, "cpus_possible");
-_Static_assert(__builtin_offsetof(upcall_info, reserved) == 32, "reserved");
+_Static_assert(__builtin_offsetof(upcall_info, mem_policy) == 28, "mem_policy");
+_Static_assert(__builtin_offsetof(upcall_info, cpu_mode) == 32, "cpu_mode");
+_Static_assert(__builtin_offsetof(upcall_info, reserved) == 36, "reserved");
 %}
 
 /* In-tree the Makefile points PKG_CONFIG_PATH at libupcall-uninstalled.pc. */
@@ -54,13 +56,16 @@ type Info struct {
 	CpusPresent  uint32
 	CpusOnline   uint32
 	MemPolicy    uint32
-	Reserved     [8]uint32
+	CpuMode      uint32
+	Reserved     [7]uint32
 }
 
 var _ [unsafe.Sizeof(Info{}) - 64]byte
 var _ [64 - unsafe.Sizeof(Info{})]byte
-var _ [unsafe.Offsetof(Info{}.Reserved) - 32]byte
-var _ [32 - unsafe.Offsetof(Info{}.Reserved)]byte
+var _ [unsafe.Offsetof(Info{}.CpuMode) - 32]byte
+var _ [32 - unsafe.Offsetof(Info{}.CpuMode)]byte
+var _ [unsafe.Offsetof(Info{}.Reserved) - 36]byte
+var _ [36 - unsafe.Offsetof(Info{}.Reserved)]byte
 %}
 
 %ignore upcall_info;

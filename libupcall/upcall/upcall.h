@@ -619,11 +619,15 @@ typedef struct upcall_info {
 	uint32_t cpus_present;	  /**< vCPUs it knows of */
 	uint32_t cpus_online;	  /**< vCPUs running */
 	uint32_t mem_policy;	  /**< enum upcall_mem_policy of <upcall/wire.h> */
-	uint32_t reserved[8];	  /**< 0; room to grow */
+	uint32_t cpu_mode;	  /**< enum upcall_cpu_mode of <upcall/wire.h> */
+	uint32_t reserved[7];	  /**< 0; room to grow */
 } upcall_info;
 
 /**
  * @brief The guest's capabilities, from a completed GET_INFO request.
+ *
+ * A guest older than info version 0x0101 does not report its vCPU mode:
+ * its @c cpu_mode reads as UPCALL_CPU_MODE_UNKNOWN (0).
  * @param req A request of upcall_devmgr_get_info().
  * @param info Filled on success.
  * @return 0, -EOPNOTSUPP if the guest does not know GET_INFO (a Dragonball

@@ -291,7 +291,7 @@ func TestRequestsX86(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Info: %v", err)
 			}
-			if info.Version != 0x100 || info.MemBlockSize != 128<<20 ||
+			if info.Version != 0x101 || info.MemBlockSize != 128<<20 ||
 				!info.Serves(MsgAddCPU) || !info.Serves(MsgDelPCI) || info.Serves(MsgGetInfo) {
 				t.Fatalf("Info: %+v", *info)
 			}

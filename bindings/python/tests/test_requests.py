@@ -25,7 +25,7 @@ def test_every_request_sync(session):
     assert session.pci_add_sync(0, 3 << 3) is None
     assert session.pci_del_sync(0, 3 << 3) is None
     info = session.get_info_sync()
-    assert info == upcall.Info(version=0x100, ops=0x1fe,
+    assert info == upcall.Info(version=0x101, ops=0x1fe,
                                mem_block_size=128 * MB, cpus_possible=8,
                                cpus_present=1, cpus_online=1,
                                mem_policy=upcall.MemPolicy.ONLINE_MOVABLE)
@@ -157,7 +157,7 @@ def test_pieces(ctx, fake_guest):
     g = fake_guest("--behavior", "pieces")
     s = open_session(ctx, g.path)
     assert s.cpu_add_sync([1, 2]) == 2
-    assert s.get_info_sync().version == 0x100
+    assert s.get_info_sync().version == 0x101
 
 
 @pytest.mark.parametrize("behavior,exc,code", [

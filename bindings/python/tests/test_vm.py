@@ -49,7 +49,7 @@ def vm():
 
 def test_vm_info(vm):
     info = vm.get_info_sync()
-    assert info.version == 0x100
+    assert info.version == 0x101
     assert info.serves(upcall.MsgType.ADD_CPU)
     assert info.serves(upcall.MsgType.DEL_CPU)
     assert info.cpus_online >= 1

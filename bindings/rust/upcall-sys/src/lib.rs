@@ -137,8 +137,10 @@ pub struct upcall_info {
     pub cpus_online: u32,
     /// `UPCALL_MEM_POLICY_*`.
     pub mem_policy: u32,
+    /// `UPCALL_CPU_MODE_*`.
+    pub cpu_mode: u32,
     /// 0; room to grow.
-    pub reserved: [u32; 8],
+    pub reserved: [u32; 7],
 }
 
 extern "C" {
@@ -395,7 +397,7 @@ pub const UPCALL_APIC_VERSION_DEFAULT: u8 = 0x14;
 /// Memory request flag: online the range as movable.
 pub const UPCALL_MEM_F_MOVABLE: u32 = 0x1;
 /// Protocol version reported by GET_INFO: major << 8 | minor.
-pub const UPCALL_INFO_VERSION: u32 = 0x0100;
+pub const UPCALL_INFO_VERSION: u32 = 0x0101;
 
 /// `enum upcall_mem_policy` (GET_INFO).
 pub type upcall_mem_policy = u32;
@@ -404,6 +406,20 @@ pub const UPCALL_MEM_POLICY_ONLINE: upcall_mem_policy = 1;
 pub const UPCALL_MEM_POLICY_ONLINE_KERNEL: upcall_mem_policy = 2;
 pub const UPCALL_MEM_POLICY_ONLINE_MOVABLE: upcall_mem_policy = 3;
 pub const UPCALL_MEM_POLICY_UNKNOWN: upcall_mem_policy = 0xffff_ffff;
+
+/// `enum upcall_cpu_mode` (GET_INFO from info version 0x0101 on): which
+/// vCPUs ADD_CPU can bring online, and so what the VMM must do first.
+pub type upcall_cpu_mode = u32;
+/// Not reported: a guest before info version 0x0101.
+pub const UPCALL_CPU_MODE_UNKNOWN: upcall_cpu_mode = 0;
+/// No CPU operations (ADD_CPU and DEL_CPU answer -EOPNOTSUPP).
+pub const UPCALL_CPU_MODE_NONE: upcall_cpu_mode = 1;
+/// True hot-add: the VMM creates a vCPU, then ADD_CPU maps and onlines it;
+/// DEL_CPU offlines and unmaps it before the VMM destroys the vCPU.
+pub const UPCALL_CPU_MODE_HOTADD: upcall_cpu_mode = 2;
+/// Parked vCPUs: the VMM creates every vCPU at boot and boots the guest
+/// with `maxcpus=`; ADD_CPU onlines present vCPUs, DEL_CPU offlines them.
+pub const UPCALL_CPU_MODE_PARKED: upcall_cpu_mode = 3;
 
 /// Linux errno values libupcall returns (the asm-generic numbering, which
 /// x86, arm, arm64, riscv, powerpc, s390 and loongarch share; libupcall is
@@ -448,7 +464,8 @@ mod tests {
         assert_eq!(&i.mem_block_size as *const _ as usize - base, 8);
         assert_eq!(&i.cpus_possible as *const _ as usize - base, 16);
         assert_eq!(&i.mem_policy as *const _ as usize - base, 28);
-        assert_eq!(&i.reserved as *const _ as usize - base, 32);
+        assert_eq!(&i.cpu_mode as *const _ as usize - base, 32);
+        assert_eq!(&i.reserved as *const _ as usize - base, 36);
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn context_dropped_before_session() {
     let ctx = s.context();
     ctx.start_thread().unwrap();
     drop(ctx);
-    assert_eq!(s.get_info().unwrap().version, 0x100);
+    assert_eq!(s.get_info().unwrap().version, upcall::sys::UPCALL_INFO_VERSION);
     drop(s);
     assert_eq!(fg.finish().violations, 0);
 }

@@ -267,7 +267,7 @@ fn pieces_are_reassembled() {
     let fg = FakeGuest::start(&["--behavior", "pieces"]);
     let (_ctx, s) = connect(&fg);
     assert_eq!(s.cpu_add(Cpus::ApicIds(&[4, 5])).unwrap(), 2);
-    assert_eq!(s.get_info().unwrap().version, 0x100);
+    assert_eq!(s.get_info().unwrap().version, upcall::sys::UPCALL_INFO_VERSION);
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn hammer(s: &Session) {
                             2
                         ),
                         1 => s.pci_add(0, id).unwrap(),
-                        _ => assert_eq!(s.get_info().unwrap().version, 0x100),
+                        _ => assert_eq!(s.get_info().unwrap().version, upcall::sys::UPCALL_INFO_VERSION),
                     }
                 }
             });
