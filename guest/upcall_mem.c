@@ -370,6 +370,38 @@ static int mem_online(u64 start, u64 size, bool movable)
 	return 0;
 }
 
+/*
+ * add_memory() onlines a new block itself when the guest's policy
+ * (auto_online_blocks) says so, into the zone the kernel picks.  From
+ * ZONE_NORMAL, the kernel may have put unmovable pages in the block before
+ * ADD_MEM can move it to ZONE_MOVABLE, and then it can never be removed
+ * (seen on Debian's 6.12, which boots with "online").  So the policy is
+ * held at "offline" while add_memory() runs, and mem_online() onlines the
+ * block once, into the zone asked for.  Memory that something else
+ * hot-adds in that window stays offline, as the guest's udev rules or the
+ * administrator may then decide.  @saved is what to put back ("" for
+ * nothing).
+ */
+static void mem_policy_hold(char *saved, size_t len)
+{
+	if (mem_attr_read("auto_online_blocks", saved, len) ||
+	    !strcmp(saved, "offline")) {
+		saved[0] = '\0';
+		return;
+	}
+	if (mem_attr_write("auto_online_blocks", "offline", NULL)) {
+		pr_warn("ADD_MEM: cannot hold auto_online_blocks at offline\n");
+		saved[0] = '\0';
+	}
+}
+
+static void mem_policy_restore(const char *saved)
+{
+	if (saved[0] && mem_attr_write("auto_online_blocks", saved, NULL))
+		pr_warn("ADD_MEM: cannot set auto_online_blocks back to %s\n",
+			saved);
+}
+
 static void mem_req(const struct upcall_req *req, u64 *start, u64 *size,
 		    u32 *nid, u32 *flags)
 {
@@ -477,6 +509,7 @@ int upcall_mem_add(const struct upcall_req *req)
 	struct mem_range *range;
 	u64 start, size;
 	u32 nid, flags;
+	char policy[32];
 	bool movable;
 	int ret, undo;
 
@@ -504,7 +537,9 @@ int upcall_mem_add(const struct upcall_req *req)
 	 * with rcupdate.rcu_normal=1 keeps normal grace periods.
 	 */
 	rcu_expedite_gp();
+	mem_policy_hold(policy, sizeof(policy));
 	ret = add_memory(nid, start, size, MHP_NONE);
+	mem_policy_restore(policy);
 	if (ret) {
 		rcu_unexpedite_gp();
 		pr_warn("ADD_MEM: add_memory(%#llx-%#llx) failed: %d\n",
