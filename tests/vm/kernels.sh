@@ -1,0 +1,224 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+# The guest kernels of the test bed: Debian's kernel packages of a series,
+# unpacked into the cache, and the guest module built against them.
+# Sourced by boot-guest and check-module-matrix, which set `cache` and
+# define msg and die.
+#
+#   6.1    bookworm                 built with the host's gcc
+#   6.12   bookworm-security        built with the host's gcc
+#   7.x    trixie-backports         built in a trixie chroot (its headers
+#                                   want trixie's gcc and libc)
+#
+# Everything is cached by what it is made from: a kernel's packages by
+# their version, the chroot by the package list it is made of, a module
+# by the hash of guest/ and the kernel it is for.
+
+kernels_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+kernels_top=$(cd "$kernels_here/../.." && pwd)
+
+# What the trixie chroot is made of; its cache key.
+readonly TRIXIE_PKGS=gcc,make,libc6-dev,bc,bison,flex,libelf-dev,libssl-dev,dwarves,xz-utils
+readonly TRIXIE_MIRROR=http://deb.debian.org/debian
+
+# kernel_series_ok SERIES: 6.1, 6.12, 7.x (the newest 7), or 7.N
+kernel_series_ok() {
+	[[ $1 =~ ^(6\.1|6\.12|7\.x|7\.[0-9]+)$ ]]
+}
+
+# kernel_in_trixie SERIES: whether SERIES comes from trixie (the chroot)
+kernel_in_trixie() {
+	[[ $1 == 7.* ]]
+}
+
+# The trixie chroot, made once: sets TRIXIE_ROOT.
+trixie_root() {
+	local key tmp
+	key=$(echo "trixie $TRIXIE_PKGS backports" | sha256sum | cut -c1-12)
+	TRIXIE_ROOT=$cache/trixie-$key
+	[ -f "$TRIXIE_ROOT/.done" ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "making the trixie chroot for 7.x kernels needs root"
+	command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
+	msg "making a trixie chroot for 7.x kernels (debootstrap, a few minutes)"
+	rm -rf "$TRIXIE_ROOT"
+	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
+	chmod 755 "$tmp"
+	debootstrap --variant=minbase --include="$TRIXIE_PKGS" trixie "$tmp/root" \
+		"$TRIXIE_MIRROR" >"$tmp/debootstrap.log" 2>&1 ||
+		{ tail -20 "$tmp/debootstrap.log" >&2; die "debootstrap trixie failed (log: $tmp)"; }
+	echo "deb $TRIXIE_MIRROR trixie-backports main" \
+		>"$tmp/root/etc/apt/sources.list.d/backports.list"
+	chroot "$tmp/root" apt-get update -qq >"$tmp/update.log" 2>&1 ||
+		{ tail -20 "$tmp/update.log" >&2; die "apt-get update in the trixie chroot failed"; }
+	mv "$tmp/root" "$TRIXIE_ROOT"
+	rm -rf "$tmp"
+	touch "$TRIXIE_ROOT/.done"
+}
+
+# in_trixie CMD...: run CMD in the chroot, with /proc (objtool needs it)
+# mounted in a private mount namespace that ends with the command
+in_trixie() {
+	unshare --mount --propagation private sh -c \
+		'mount --bind /proc "$0/proc" && exec chroot "$0" "$@"' "$TRIXIE_ROOT" "$@"
+}
+
+# kernel_apt SERIES CMD...: apt-cache or apt-get for SERIES' suite
+kernel_apt() {
+	local series=$1
+	shift
+	if kernel_in_trixie "$series"; then
+		trixie_root
+		chroot "$TRIXIE_ROOT" "$@"
+	else
+		"$@"
+	fi
+}
+
+# kernel_resolve SERIES [FLAVOUR]: the newest Debian kernel release of
+# SERIES (FLAVOUR amd64, the default, or cloud-amd64); sets KVER
+kernel_resolve() {
+	local series=$1 flavour=${2:-amd64} re list
+	kernel_series_ok "$series" || die "unknown kernel series '$series' (6.1, 6.12, 7.x or 7.N)"
+	case $series in
+	6.1) re='6\.1\.0-[0-9]+' ;;
+	6.12) re='6\.12\.[0-9]+\+deb12' ;;
+	7.x) re='7\.[0-9]+\.[0-9]+\+deb13' ;;
+	7.*) re="${series//./\\.}\\.[0-9]+\\+deb13" ;;
+	esac
+	re="^linux-headers-($re-$flavour)\$"
+	list() { kernel_apt "$series" apt-cache search --names-only "$re" 2>/dev/null |
+		awk '{ print $1 }' | sed -E "s/$re/\\1/" | sort -V | tail -1; }
+	KVER=$(list)
+	if [ -z "$KVER" ] && [ "$(id -u)" -eq 0 ]; then
+		kernel_apt "$series" apt-get update -qq >/dev/null 2>&1 || true
+		KVER=$(list)
+	fi
+	[ -n "$KVER" ] || die "no Debian kernel of series $series ($flavour) in the package lists"
+}
+
+# kernel_download SERIES DIR PACKAGE...: fetch .debs into DIR
+kernel_download() {
+	local series=$1 dir=$2
+	shift 2
+	if kernel_in_trixie "$series"; then
+		local t=/tmp/dl.$$
+		rm -rf "${TRIXIE_ROOT:?}$t"
+		mkdir -p "$TRIXIE_ROOT$t"
+		chmod 777 "$TRIXIE_ROOT$t"
+		(cd "$TRIXIE_ROOT$t" && chroot "$TRIXIE_ROOT" sh -c 'cd "$0" && apt-get download -q "$@"' "$t" "$@") \
+			>"$dir/download.log" 2>&1 ||
+			{ cat "$dir/download.log" >&2; die "cannot download $*"; }
+		mv "$TRIXIE_ROOT$t"/*.deb "$dir/"
+		rm -rf "${TRIXIE_ROOT:?}$t"
+	else
+		chmod 777 "$dir" # apt-get download drops privileges to _apt
+		(cd "$dir" && apt-get download -q "$@") >"$dir/download.log" 2>&1 ||
+			{ cat "$dir/download.log" >&2; die "cannot download $*"; }
+	fi
+}
+
+# kernel_image SERIES KVER: vmlinuz, config and modules (decompressed:
+# the guest's busybox insmod takes plain .ko files) in $cache/kernel-KVER
+kernel_image() {
+	local series=$1 kver=$2 kroot=$cache/kernel-$2 tmp f
+	[ -f "$kroot/.done" ] && return 0
+	msg "downloading linux-image-$kver"
+	rm -rf "$kroot"
+	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
+	kernel_download "$series" "$tmp" "linux-image-$kver"
+	dpkg -x "$tmp"/linux-image-"$kver"_*.deb "$tmp/x"
+	mkdir -p "$kroot/lib"
+	mv "$tmp/x/boot/vmlinuz-$kver" "$kroot/vmlinuz"
+	mv "$tmp/x/boot/config-$kver" "$kroot/config"
+	mv "$tmp/x/lib/modules" "$kroot/lib/modules"
+	rm -rf "$tmp"
+	while IFS= read -r -d '' f; do
+		case $f in
+		*.xz) xz -d "$f" ;;
+		*.zst) zstd -q -d --rm "$f" ;;
+		esac
+	done < <(find "$kroot/lib/modules" -name '*.ko.xz' -print0 -o -name '*.ko.zst' -print0)
+	# The package leaves modules.dep to its postinst; make it here.
+	if command -v depmod >/dev/null; then
+		depmod -b "$kroot" "$kver"
+	else
+		busybox depmod -b "$kroot" "$kver"
+	fi
+	touch "$kroot/.done"
+}
+
+# kernel_headers SERIES KVER: the headers to build modules against,
+# unpacked (not installed: that would pull in the kernel image); sets KDIR
+# (a path inside the chroot for 7.x)
+kernel_headers() {
+	local series=$1 kver=$2 root tmp common kbuild f
+	common=$(sed -E 's/-(cloud-)?amd64$/-common/' <<<"$kver")
+	kbuild=linux-kbuild-$(sed -E 's/-(cloud-)?amd64$//' <<<"$kver")
+	# 6.1's kbuild package is per series: linux-kbuild-6.1
+	[[ $kver == 6.1.0-* ]] && kbuild=linux-kbuild-6.1
+	if kernel_in_trixie "$series"; then
+		trixie_root
+		root=$TRIXIE_ROOT
+		KDIR=/usr/src/linux-headers-$kver
+		[ -f "$root/usr/src/.done-$kver" ] && return 0
+	else
+		root=$cache/headers-$kver
+		KDIR=$root/usr/src/linux-headers-$kver
+		[ -f "$root/.done" ] && return 0
+		rm -rf "$root"
+	fi
+	msg "downloading linux-headers-$kver"
+	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
+	kernel_download "$series" "$tmp" "linux-headers-$kver" "linux-headers-$common" "$kbuild"
+	for f in "$tmp"/*.deb; do dpkg -x "$f" "$root"; done
+	rm -rf "$tmp"
+	if kernel_in_trixie "$series"; then
+		touch "$root/usr/src/.done-$kver"
+	else
+		# Its Makefile includes the common half by absolute path.
+		sed -i "s|^include /usr/src/|include $root/usr/src/|" "$KDIR/Makefile"
+		touch "$root/.done"
+	fi
+}
+
+# kernel_sources DIR: the files of an out-of-tree module source in DIR,
+# symlinks followed, build products left out (NUL-separated, sorted)
+kernel_sources() {
+	(cd "$1" && find -L . -type f \( -name '*.[ch]' -o -name Kbuild -o -name Makefile \) \
+		! -name '*.mod.c' -print0 | LC_ALL=C sort -z)
+}
+
+# kernel_module SERIES KVER NAME SRCDIR [MAKE ARGS...]: NAME.ko built for
+# KVER from a copy of SRCDIR's sources (symlinks resolved, as DKMS gets
+# them); sets MODULE_KO and MODULE_LOG (the build's output).  Built once
+# per source and kernel; with MAKE ARGS (W=1) always built.
+kernel_module() {
+	local series=$1 kver=$2 name=$3 src=$4 key dir host_dir
+	shift 4
+	kernel_headers "$series" "$kver"
+	key=$( (cd "$src" && kernel_sources . | xargs -0 cat; echo "$kver $*") |
+		sha256sum | cut -c1-16)
+	MODULE_KO=$cache/modules/$name-$kver-$key.ko
+	MODULE_LOG=$cache/modules/$name-$kver-$key.log
+	[ $# -eq 0 ] && [ -f "$MODULE_KO" ] && return 0
+	mkdir -p "$cache/modules"
+	if kernel_in_trixie "$series"; then
+		dir=/build/$name-$kver.$$
+		host_dir=$TRIXIE_ROOT$dir
+	else
+		dir=$cache/build-$name-$kver.$$
+		host_dir=$dir
+	fi
+	rm -rf "$host_dir"
+	mkdir -p "$host_dir"
+	kernel_sources "$src" | (cd "$src" && cpio -0 -pdmL --quiet "$host_dir")
+	local rc=0
+	if kernel_in_trixie "$series"; then
+		in_trixie make -C "$KDIR" M="$dir" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
+	else
+		make -C "$KDIR" M="$dir" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
+	fi
+	[ $rc -eq 0 ] && mv "$host_dir/$name.ko" "$MODULE_KO"
+	rm -rf "$host_dir"
+	return $rc
+}
