@@ -129,8 +129,8 @@ static const char usage_text[] =
 "  mem-del ADDR SIZE    remove guest memory\n"
 "  pci-add BUS DEVFN    add a PCI device (DEVFN may be SLOT.FN, e.g. 1f.7)\n"
 "  pci-del BUS DEVFN    remove a PCI device\n"
-"  info                 what the guest serves, its vCPU counts and memory\n"
-"                       block size (an upcall extension)\n"
+"  info                 what the guest serves, its vCPU counts and mode,\n"
+"                       memory block size and policy (an upcall extension)\n"
 "\n"
 "Numbers are decimal or 0x hex; ADDR, BASE and SIZE take a K, M, G or T\n"
 "suffix (powers of 1024).\n"
@@ -555,6 +555,20 @@ static const char *mem_policy_name(uint32_t p)
 	}
 }
 
+static const char *cpu_mode_name(uint32_t m)
+{
+	switch (m) {
+	case UPCALL_CPU_MODE_NONE:
+		return "none";
+	case UPCALL_CPU_MODE_HOTADD:
+		return "hotadd";
+	case UPCALL_CPU_MODE_PARKED:
+		return "parked";
+	default:	/* UNKNOWN: a guest before info version 1.1 */
+		return "unknown";
+	}
+}
+
 static void print_info(const upcall_info *info)
 {
 	unsigned int t;
@@ -567,6 +581,7 @@ static void print_info(const upcall_info *info)
 	printf("\ncpus: possible %" PRIu32 ", present %" PRIu32
 	       ", online %" PRIu32 "\n", info->cpus_possible,
 	       info->cpus_present, info->cpus_online);
+	printf("cpu mode: %s\n", cpu_mode_name(info->cpu_mode));
 	printf("memory block size: 0x%" PRIx64 "\n", info->mem_block_size);
 	printf("memory online policy: %s\n", mem_policy_name(info->mem_policy));
 }
