@@ -242,5 +242,6 @@ func (sess *Session) Info(ctx context.Context) (*Info, error) {
 		CPUsPresent:  ci.CpusPresent,
 		CPUsOnline:   ci.CpusOnline,
 		MemPolicy:    MemPolicy(ci.MemPolicy),
+		CPUMode:      CPUMode(ci.CpuMode),
 	}, nil
 }

@@ -89,6 +89,38 @@ const (
 	MemPolicyUnknown       MemPolicy = C.UPCALL_MEM_POLICY_UNKNOWN
 )
 
+// CPUMode is which vCPUs CPUAdd can bring online, and so what the VMM must
+// do first (GET_INFO from info version 0x0101 on).
+type CPUMode uint32
+
+const (
+	// CPUModeUnknown: not reported, a guest before info version 0x0101.
+	CPUModeUnknown CPUMode = C.UPCALL_CPU_MODE_UNKNOWN
+	// CPUModeNone: no CPU operations (they fail with EOPNOTSUPP).
+	CPUModeNone CPUMode = C.UPCALL_CPU_MODE_NONE
+	// CPUModeHotAdd: true hot-add; the VMM creates a vCPU, then CPUAdd
+	// onlines it, and CPUDel offlines it before the VMM destroys it.
+	CPUModeHotAdd CPUMode = C.UPCALL_CPU_MODE_HOTADD
+	// CPUModeParked: the VMM creates every vCPU at boot and boots the
+	// guest with maxcpus=; CPUAdd onlines present vCPUs, CPUDel offlines
+	// them (they stay present).
+	CPUModeParked CPUMode = C.UPCALL_CPU_MODE_PARKED
+)
+
+func (m CPUMode) String() string {
+	switch m {
+	case CPUModeUnknown:
+		return "unknown"
+	case CPUModeNone:
+		return "none"
+	case CPUModeHotAdd:
+		return "hotadd"
+	case CPUModeParked:
+		return "parked"
+	}
+	return fmt.Sprintf("CPUMode(%d)", uint32(m))
+}
+
 // Info is what a guest serves, from the GET_INFO extension.
 type Info struct {
 	Version      uint32 // protocol version, major<<8 | minor
@@ -98,6 +130,7 @@ type Info struct {
 	CPUsPresent  uint32 // vCPUs it knows of
 	CPUsOnline   uint32 // vCPUs running
 	MemPolicy    MemPolicy
+	CPUMode      CPUMode // CPUModeUnknown from a guest before info version 0x0101
 }
 
 // Serves reports whether the guest serves message type t.

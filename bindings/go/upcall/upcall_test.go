@@ -292,6 +292,7 @@ func TestRequestsX86(t *testing.T) {
 				t.Fatalf("Info: %v", err)
 			}
 			if info.Version != 0x101 || info.MemBlockSize != 128<<20 ||
+				info.MemPolicy != MemPolicyOnlineMovable || info.CPUMode != CPUModeHotAdd ||
 				!info.Serves(MsgAddCPU) || !info.Serves(MsgDelPCI) || info.Serves(MsgGetInfo) {
 				t.Fatalf("Info: %+v", *info)
 			}
@@ -369,6 +370,31 @@ func TestGuestError(t *testing.T) {
 	// A refusal is no fault of the session.
 	if s.State() != StateReady {
 		t.Fatalf("state %v after refusals", s.State())
+	}
+}
+
+// Each CPU mode; a guest of info version 1.0 does not say.
+func TestInfoCPUMode(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		version uint32
+		mode    CPUMode
+		name    string
+	}{
+		{[]string{"--cpu-mode", "none"}, 0x101, CPUModeNone, "none"},
+		{[]string{"--cpu-mode", "parked"}, 0x101, CPUModeParked, "parked"},
+		{[]string{"--cpu-mode", "7"}, 0x101, CPUMode(7), "CPUMode(7)"},
+		{[]string{"--info-version", "0x0100", "--cpu-mode", "0"}, 0x100, CPUModeUnknown, "unknown"},
+	} {
+		g := startGuest(t, tc.args...)
+		s := connect(t, g)
+		info, err := s.Info(timeout(t, 10*time.Second))
+		if err != nil {
+			t.Fatalf("%v: Info: %v", tc.args, err)
+		}
+		if info.Version != tc.version || info.CPUMode != tc.mode || info.CPUMode.String() != tc.name {
+			t.Fatalf("%v: Info: %+v", tc.args, *info)
+		}
 	}
 }
 
@@ -767,7 +793,9 @@ func TestVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("guest: %+v", *info)
-	if !info.Serves(MsgAddCPU) || info.CPUsOnline < 1 {
+	// The module hot-adds where the kernel lets it, else it parks.
+	if !info.Serves(MsgAddCPU) || info.CPUsOnline < 1 ||
+		(info.CPUMode != CPUModeHotAdd && info.CPUMode != CPUModeParked) {
 		t.Fatalf("info: %+v", *info)
 	}
 	// APIC id 0 is the boot CPU: the guest refuses, and nothing changes.

@@ -28,7 +28,9 @@ def test_every_request_sync(session):
     assert info == upcall.Info(version=0x101, ops=0x1fe,
                                mem_block_size=128 * MB, cpus_possible=8,
                                cpus_present=1, cpus_online=1,
-                               mem_policy=upcall.MemPolicy.ONLINE_MOVABLE)
+                               mem_policy=upcall.MemPolicy.ONLINE_MOVABLE,
+                               cpu_mode=upcall.CpuMode.HOTADD)
+    assert info.cpu_mode is upcall.CpuMode.HOTADD
     assert info.serves(upcall.MsgType.ADD_MEM)
     assert not info.serves(upcall.MsgType.GET_INFO)
 
@@ -133,6 +135,25 @@ def test_partial_cpu_add(ctx, fake_guest):
     g = fake_guest("--index", "1")
     s = open_session(ctx, g.path)
     assert s.cpu_add_sync([1, 2]) == 1          # the guest stopped early
+
+
+@pytest.mark.parametrize("args,mode", [
+    (("--cpu-mode", "none"), upcall.CpuMode.NONE),
+    (("--cpu-mode", "parked"), upcall.CpuMode.PARKED),
+    # A guest of info version 1.0 has 0 there: it does not say.
+    (("--info-version", "0x0100", "--cpu-mode", "0"), upcall.CpuMode.UNKNOWN),
+])
+def test_info_cpu_mode(ctx, fake_guest, args, mode):
+    s = open_session(ctx, fake_guest(*args).path)
+    info = s.get_info_sync()
+    assert info.cpu_mode is mode
+    assert info.version == (0x100 if "--info-version" in args else 0x101)
+
+
+def test_info_cpu_mode_of_a_later_guest(ctx, fake_guest):
+    s = open_session(ctx, fake_guest("--cpu-mode", "7").path)
+    mode = s.get_info_sync().cpu_mode
+    assert mode == 7 and not isinstance(mode, upcall.CpuMode)
 
 
 def test_info_not_supported(ctx, fake_guest):

@@ -54,6 +54,8 @@ def test_vm_info(vm):
     assert info.serves(upcall.MsgType.DEL_CPU)
     assert info.cpus_online >= 1
     assert info.cpus_possible >= info.cpus_present >= info.cpus_online
+    # The module hot-adds where the kernel lets it, else it parks.
+    assert info.cpu_mode in (upcall.CpuMode.HOTADD, upcall.CpuMode.PARKED)
 
 
 def test_vm_guest_errors(vm):

@@ -56,7 +56,8 @@ from typing import Any, Callable, Iterable, Optional, Union
 from . import _upcall as _c
 
 __all__ = [
-    "Arch", "Context", "GuestError", "Info", "MEM_MOVABLE", "MemPolicy",
+    "Arch", "Context", "CpuMode", "GuestError", "Info", "MEM_MOVABLE",
+    "MemPolicy",
     "MsgType", "ProtocolError", "Request", "RequestCancelledError",
     "Session", "State", "UpcallConnectionError", "UpcallError",
     "UpcallTimeoutError", "errno_name", "strerror", "version",
@@ -129,6 +130,22 @@ class MemPolicy(enum.IntEnum):
     UNKNOWN = _c.UPCALL_MEM_POLICY_UNKNOWN
 
 
+class CpuMode(enum.IntEnum):
+    """Which vCPUs ``cpu_add`` can bring online, and so what the VMM must do
+    first (GET_INFO, from info version 0x0101 on)."""
+    #: Not reported: a guest before info version 0x0101.
+    UNKNOWN = _c.UPCALL_CPU_MODE_UNKNOWN
+    #: No CPU operations (they fail with EOPNOTSUPP).
+    NONE = _c.UPCALL_CPU_MODE_NONE
+    #: True hot-add: the VMM creates a vCPU, then ``cpu_add`` onlines it;
+    #: ``cpu_del`` offlines it before the VMM destroys it.
+    HOTADD = _c.UPCALL_CPU_MODE_HOTADD
+    #: Parked vCPUs: the VMM creates every vCPU at boot and boots the guest
+    #: with ``maxcpus=``; ``cpu_add`` onlines present vCPUs, ``cpu_del``
+    #: offlines them (they stay present).
+    PARKED = _c.UPCALL_CPU_MODE_PARKED
+
+
 @dataclasses.dataclass(frozen=True)
 class Info:
     """What a guest serves, from the GET_INFO extension."""
@@ -139,6 +156,8 @@ class Info:
     cpus_present: int       #: vCPUs it knows of
     cpus_online: int        #: vCPUs running
     mem_policy: Union[MemPolicy, int]
+    #: vCPU mode; UNKNOWN from a guest before info version 0x0101
+    cpu_mode: Union[CpuMode, int] = CpuMode.UNKNOWN
 
     def serves(self, msg_type: int) -> bool:
         """Whether the guest serves a message type."""
@@ -1193,10 +1212,12 @@ class Request:
             r, d = self._call(_c.upcall_request_get_info)
             if r < 0:
                 return None, _guest_error(result, -r, self._type, None)
-            try:
-                d["mem_policy"] = MemPolicy(d["mem_policy"])
-            except ValueError:
-                pass
+            for key, kind in (("mem_policy", MemPolicy),
+                              ("cpu_mode", CpuMode)):
+                try:
+                    d[key] = kind(d[key])
+                except ValueError:      # a value of a later guest
+                    pass
             return Info(**d), None
         cpu = self._type in (MsgType.ADD_CPU, MsgType.DEL_CPU)
         index = self.cpu_index if cpu else None

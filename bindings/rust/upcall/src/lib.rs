@@ -86,6 +86,18 @@ pub const MEM_POLICY_ONLINE_KERNEL: u32 = sys::UPCALL_MEM_POLICY_ONLINE_KERNEL;
 pub const MEM_POLICY_ONLINE_MOVABLE: u32 = sys::UPCALL_MEM_POLICY_ONLINE_MOVABLE;
 /// Memory policy: the guest cannot tell.
 pub const MEM_POLICY_UNKNOWN: u32 = sys::UPCALL_MEM_POLICY_UNKNOWN;
+/// vCPU mode of [`Info::cpu_mode`]: not reported (a guest before info
+/// version 0x0101).
+pub const CPU_MODE_UNKNOWN: u32 = sys::UPCALL_CPU_MODE_UNKNOWN;
+/// vCPU mode: no CPU operations (they fail with `EOPNOTSUPP`).
+pub const CPU_MODE_NONE: u32 = sys::UPCALL_CPU_MODE_NONE;
+/// vCPU mode: true hot-add; the VMM creates a vCPU, then `cpu_add` onlines
+/// it, and `cpu_del` offlines it before the VMM destroys it.
+pub const CPU_MODE_HOTADD: u32 = sys::UPCALL_CPU_MODE_HOTADD;
+/// vCPU mode: parked vCPUs; the VMM creates every vCPU at boot and boots
+/// the guest with `maxcpus=`, `cpu_add` onlines present vCPUs and `cpu_del`
+/// offlines them (they stay present).
+pub const CPU_MODE_PARKED: u32 = sys::UPCALL_CPU_MODE_PARKED;
 
 /// The version of the libupcall in use, e.g. `"1.0.0"`.
 pub fn version() -> &'static str {
@@ -140,6 +152,20 @@ mod tests {
         let io: std::io::Error = t.into();
         assert_eq!(io.raw_os_error(), Some(errno::ETIMEDOUT));
         assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn info_cpu_mode() {
+        let i = Info::from(sys::upcall_info {
+            cpu_mode: CPU_MODE_PARKED,
+            reserved: [0xffff_ffff; 7],
+            ..Default::default()
+        });
+        assert_eq!(i.cpu_mode, CPU_MODE_PARKED);
+        assert_eq!(
+            Info::from(sys::upcall_info::default()).cpu_mode,
+            CPU_MODE_UNKNOWN
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct Info {
     pub cpus_online: u32,
     /// Memory online policy, a `MEM_POLICY_*` value.
     pub mem_policy: u32,
+    /// vCPU mode, a `CPU_MODE_*` value: what the VMM must do before
+    /// `cpu_add`.  `CPU_MODE_UNKNOWN` from a guest before info version
+    /// 0x0101.
+    pub cpu_mode: u32,
 }
 
 impl Info {
@@ -52,6 +56,7 @@ impl From<sys::upcall_info> for Info {
             cpus_present: i.cpus_present,
             cpus_online: i.cpus_online,
             mem_policy: i.mem_policy,
+            cpu_mode: i.cpu_mode,
         }
     }
 }

@@ -45,7 +45,10 @@ fn context_dropped_before_session() {
     let ctx = s.context();
     ctx.start_thread().unwrap();
     drop(ctx);
-    assert_eq!(s.get_info().unwrap().version, upcall::sys::UPCALL_INFO_VERSION);
+    assert_eq!(
+        s.get_info().unwrap().version,
+        upcall::sys::UPCALL_INFO_VERSION
+    );
     drop(s);
     assert_eq!(fg.finish().violations, 0);
 }

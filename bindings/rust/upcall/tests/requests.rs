@@ -68,6 +68,8 @@ fn every_request_type_x86_64() {
         assert!(info.serves(*t), "type {} not served: {:?}", t, info);
     }
     assert_eq!(info.mem_block_size, 128 << 20);
+    assert_eq!(info.mem_policy, upcall::MEM_POLICY_ONLINE_MOVABLE);
+    assert_eq!(info.cpu_mode, upcall::CPU_MODE_HOTADD);
 
     // The generic form, with a per-call timeout.
     let r = s
@@ -202,6 +204,30 @@ fn partial_cpu_failure_reports_the_index() {
 }
 
 #[test]
+fn get_info_cpu_mode() {
+    for (args, version, mode) in [
+        (&["--cpu-mode", "none"][..], 0x101, upcall::CPU_MODE_NONE),
+        (
+            &["--cpu-mode", "parked"][..],
+            0x101,
+            upcall::CPU_MODE_PARKED,
+        ),
+        (&["--cpu-mode", "7"][..], 0x101, 7),
+        // A guest of info version 1.0 has 0 there: it does not say.
+        (
+            &["--info-version", "0x0100", "--cpu-mode", "0"][..],
+            0x100,
+            upcall::CPU_MODE_UNKNOWN,
+        ),
+    ] {
+        let fg = FakeGuest::start(args);
+        let (_ctx, s) = connect(&fg);
+        let info = s.get_info().unwrap();
+        assert_eq!((info.version, info.cpu_mode), (version, mode), "{:?}", args);
+    }
+}
+
+#[test]
 fn guest_without_get_info() {
     let fg = FakeGuest::start(&["--no-info"]);
     let (_ctx, s) = connect(&fg);
@@ -267,7 +293,10 @@ fn pieces_are_reassembled() {
     let fg = FakeGuest::start(&["--behavior", "pieces"]);
     let (_ctx, s) = connect(&fg);
     assert_eq!(s.cpu_add(Cpus::ApicIds(&[4, 5])).unwrap(), 2);
-    assert_eq!(s.get_info().unwrap().version, upcall::sys::UPCALL_INFO_VERSION);
+    assert_eq!(
+        s.get_info().unwrap().version,
+        upcall::sys::UPCALL_INFO_VERSION
+    );
 }
 
 #[test]

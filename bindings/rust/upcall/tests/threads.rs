@@ -27,7 +27,10 @@ fn hammer(s: &Session) {
                             2
                         ),
                         1 => s.pci_add(0, id).unwrap(),
-                        _ => assert_eq!(s.get_info().unwrap().version, upcall::sys::UPCALL_INFO_VERSION),
+                        _ => assert_eq!(
+                            s.get_info().unwrap().version,
+                            upcall::sys::UPCALL_INFO_VERSION
+                        ),
                     }
                 }
             });

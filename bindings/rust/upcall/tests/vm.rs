@@ -40,6 +40,12 @@ fn vm_get_info() {
     assert_eq!(info.version >> 8, 1);
     assert!(info.serves(msg::ADD_CPU) && info.serves(msg::DEL_CPU));
     assert!(info.cpus_online >= 1 && info.cpus_online <= info.cpus_possible);
+    // The module hot-adds where the kernel lets it, else it parks.
+    assert!(
+        info.cpu_mode == upcall::CPU_MODE_HOTADD || info.cpu_mode == upcall::CPU_MODE_PARKED,
+        "{:?}",
+        info
+    );
 }
 
 #[test]
