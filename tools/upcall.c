@@ -37,6 +37,13 @@ enum {
 };
 
 #define DEFAULT_TIMEOUT_MS	10000u
+/*
+ * A vCPU's bring-up is the kernel's own, and under emulation it was seen
+ * to take 16-28 s for a vCPU that then came online (the kernel alone
+ * waits up to 10 s for a new CPU's first sign of life): a CPU command that
+ * gives up sooner reports a failure the guest did not have.
+ */
+#define DEFAULT_CPU_TIMEOUT_MS	60000u
 #define MAX_TIMEOUT_MS		UINT32_MAX	/* 49 days */
 /* Per connection attempt; the overall deadline still applies. */
 #define ATTEMPT_TIMEOUT_USEC	(5 * 1000000ull)
@@ -110,7 +117,7 @@ static const char usage_text[] =
 "  --arch ARCH          the guest's wire format: x86_64 or aarch64\n"
 "                       (default: the host's)\n"
 "  --timeout MS         limit for the whole command, connecting included\n"
-"                       (default 10000)\n"
+"                       (default 10000; 60000 for cpu-add and cpu-del)\n"
 "  --port PORT          the guest server's port (default 219)\n"
 "  --apic-version V     APIC version of new x86_64 vCPUs (default 0x14)\n"
 "  -v, --verbose        print the library's debug messages on stderr\n"
@@ -1058,7 +1065,10 @@ static int execute(upcall_session *s, const struct call *c,
 
 static int run(const struct options *o, const struct call *c)
 {
-	uint64_t deadline = mono_usec() + o->timeout_ms * 1000u;
+	uint64_t timeout_ms = o->timeout_ms ? o->timeout_ms :
+			      c->cmd->cpu ? DEFAULT_CPU_TIMEOUT_MS :
+					    DEFAULT_TIMEOUT_MS;
+	uint64_t deadline = mono_usec() + timeout_ms * 1000u;
 	struct session_watch w = { 0 };
 	upcall_session *s = NULL;
 	upcall_ctx *ctx = NULL;
@@ -1104,7 +1114,8 @@ int main(int argc, char **argv)
 #else
 		.arch = UPCALL_ARCH_X86_64,
 #endif
-		.timeout_ms = DEFAULT_TIMEOUT_MS,
+		/* 0: the command's default, DEFAULT_(CPU_)TIMEOUT_MS */
+		.timeout_ms = 0,
 	};
 	struct call c = { 0 };
 
