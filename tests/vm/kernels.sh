@@ -86,6 +86,8 @@ kernel_resolve() {
 	7.*) re="${series//./\\.}\\.[0-9]+\\+deb13" ;;
 	esac
 	re="^linux-headers-($re-$flavour)\$"
+	# Made here, not in the command substitutions below.
+	kernel_in_trixie "$series" && trixie_root
 	list() { kernel_apt "$series" apt-cache search --names-only "$re" 2>/dev/null |
 		awk '{ print $1 }' | sed -E "s/$re/\\1/" | sort -V | tail -1; }
 	KVER=$(list)
@@ -101,6 +103,7 @@ kernel_download() {
 	local series=$1 dir=$2
 	shift 2
 	if kernel_in_trixie "$series"; then
+		trixie_root
 		local t=/tmp/dl.$$
 		rm -rf "${TRIXIE_ROOT:?}$t"
 		mkdir -p "$TRIXIE_ROOT$t"
@@ -125,12 +128,26 @@ kernel_image() {
 	msg "downloading linux-image-$kver"
 	rm -rf "$kroot"
 	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
-	kernel_download "$series" "$tmp" "linux-image-$kver"
-	dpkg -x "$tmp"/linux-image-"$kver"_*.deb "$tmp/x"
+	# From 7.x Debian splits the image into binary, modules and base
+	# packages under /usr/lib/modules; the image package depends on them.
+	local pkgs=("linux-image-$kver") p
+	for p in linux-binary linux-modules linux-base; do
+		kernel_apt "$series" apt-cache show "$p-$kver" >/dev/null 2>&1 &&
+			pkgs+=("$p-$kver")
+	done
+	kernel_download "$series" "$tmp" "${pkgs[@]}"
+	for f in "$tmp"/*.deb; do dpkg -x "$f" "$tmp/x"; done
+	local mods=$tmp/x/lib/modules
+	[ -d "$tmp/x/usr/lib/modules/$kver" ] && mods=$tmp/x/usr/lib/modules
 	mkdir -p "$kroot/lib"
-	mv "$tmp/x/boot/vmlinuz-$kver" "$kroot/vmlinuz"
-	mv "$tmp/x/boot/config-$kver" "$kroot/config"
-	mv "$tmp/x/lib/modules" "$kroot/lib/modules"
+	for f in "$tmp/x/boot/vmlinuz-$kver" "$mods/$kver/vmlinuz"; do
+		[ -f "$f" ] && mv "$f" "$kroot/vmlinuz"
+	done
+	for f in "$tmp/x/boot/config-$kver" "$mods/$kver/config"; do
+		[ -f "$f" ] && mv "$f" "$kroot/config"
+	done
+	[ -f "$kroot/vmlinuz" ] || die "linux-image-$kver: no vmlinuz found"
+	mv "$mods" "$kroot/lib/modules"
 	rm -rf "$tmp"
 	while IFS= read -r -d '' f; do
 		case $f in
