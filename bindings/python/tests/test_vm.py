@@ -69,9 +69,11 @@ def test_vm_guest_errors(vm):
 
 
 def test_vm_cpu_hotplug(vm):
-    # The vCPU must exist in the VMM first; then the guest is asked.
-    qmp("device_add", driver="max-x86_64-cpu", id="upy-cpu1",
-        **{"socket-id": 0, "core-id": 1, "thread-id": 0})
+    # A hot-add guest: the vCPU must exist in the VMM first, then the guest
+    # is asked.  A parked guest's vCPUs exist since boot.
+    if vm.get_info_sync().cpu_mode == upcall.CpuMode.HOTADD:
+        qmp("device_add", driver="max-x86_64-cpu", id="upy-cpu1",
+            **{"socket-id": 0, "core-id": 1, "thread-id": 0})
     assert online() == "0"
     assert vm.cpu_add_sync([1]) == 1
     assert online() == "0-1"
