@@ -14,9 +14,6 @@
 # their version, the chroot by the package list it is made of, a module
 # by the hash of guest/ and the kernel it is for.
 
-kernels_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kernels_top=$(cd "$kernels_here/../.." && pwd)
-
 # What the trixie chroot is made of; its cache key.
 readonly TRIXIE_PKGS=gcc,make,libc6-dev,bc,bison,flex,libelf-dev,libssl-dev,dwarves,xz-utils
 readonly TRIXIE_MIRROR=http://deb.debian.org/debian
@@ -77,7 +74,7 @@ kernel_apt() {
 # kernel_resolve SERIES [FLAVOUR]: the newest Debian kernel release of
 # SERIES (FLAVOUR amd64, the default, or cloud-amd64); sets KVER
 kernel_resolve() {
-	local series=$1 flavour=${2:-amd64} re list
+	local series=$1 flavour=${2:-amd64} re
 	kernel_series_ok "$series" || die "unknown kernel series '$series' (6.1, 6.12, 7.x or 7.N)"
 	case $series in
 	6.1) re='6\.1\.0-[0-9]+' ;;
