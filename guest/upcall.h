@@ -25,6 +25,8 @@ struct upcall_conn {
 };
 
 int upcall_conn_recv(struct upcall_conn *conn, void *buf, size_t len);
+/* One whole message: idle first, then bounded (-ETIMEDOUT). */
+int upcall_conn_recv_msg(struct upcall_conn *conn, void *buf, size_t len);
 int upcall_conn_send(struct upcall_conn *conn, const void *buf, size_t len);
 
 /* True once module unload has begun: no new hotplug work may start. */

@@ -200,7 +200,10 @@ static int devmgr_serve(struct upcall_conn *conn)
 	ret = upcall_conn_send(conn, b->rep, UPCALL_MSG_SIZE);
 
 	while (!ret) {
-		ret = upcall_conn_recv(conn, b->req, UPCALL_MSG_SIZE);
+		ret = upcall_conn_recv_msg(conn, b->req, UPCALL_MSG_SIZE);
+		if (ret == -ETIMEDOUT)
+			pr_info_ratelimited("cid %u: request cut short for %d s, closing\n",
+					    conn->peer_cid, UPCALL_SERVICE_TIMEOUT_SEC);
 		if (ret)
 			break;
 		devmgr_process(conn, b->req, b->rep);

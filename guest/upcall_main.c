@@ -17,7 +17,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/net.h>
-#include <linux/sched/signal.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
 #include <linux/uio.h>
@@ -34,6 +34,10 @@
 #define UPCALL_MAX_CONNS	64
 /* How long unload lets a request in hand finish and deliver its reply. */
 #define UPCALL_UNLOAD_GRACE	(2 * HZ)
+/* Once a message's first byte is in, the rest must follow within this. */
+#define UPCALL_MSG_TIMEOUT	(UPCALL_SERVICE_TIMEOUT_SEC * HZ)
+/* How often the accept loop looks whether unload has begun. */
+#define UPCALL_ACCEPT_POLL	(HZ / 5)
 
 static unsigned int upcall_port = UPCALL_DEFAULT_PORT;
 static bool allow_local;
@@ -109,6 +113,34 @@ int upcall_conn_recv(struct upcall_conn *conn, void *buf, size_t len)
 		done += n;
 	}
 	return 0;
+}
+
+/*
+ * Read one message.  A session may sit idle between messages for as long
+ * as its peer likes, but once a message has begun, the rest must arrive
+ * within UPCALL_MSG_TIMEOUT: a client that sends half a request must not
+ * hold a worker, and one of the UPCALL_MAX_CONNS slots, forever.  Returns
+ * what upcall_conn_recv() does, or -ETIMEDOUT for a message cut short.
+ */
+int upcall_conn_recv_msg(struct upcall_conn *conn, void *buf, size_t len)
+{
+	struct kvec iov = { .iov_base = buf, .iov_len = len };
+	struct sock *sk = conn->sock->sk;
+	struct msghdr msg = { };
+	int n, ret;
+
+	n = kernel_recvmsg(conn->sock, &msg, &iov, 1, len, 0);
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return -ECONNRESET;
+	if ((size_t)n == len)
+		return 0;
+
+	WRITE_ONCE(sk->sk_rcvtimeo, UPCALL_MSG_TIMEOUT);
+	ret = upcall_conn_recv(conn, buf + n, len - n);
+	WRITE_ONCE(sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
+	return ret == -EAGAIN ? -ETIMEDOUT : ret;
 }
 
 int upcall_conn_send(struct upcall_conn *conn, const void *buf, size_t len)
@@ -267,19 +299,13 @@ release:
 
 /*
  * The accept loop.  Shutting down a listening vsock socket does not wake a
- * blocked accept, so upcall_exit() sends SIGKILL, which this thread allows;
- * accept then returns with a signal pending and the loop ends.
+ * blocked accept, but vsock_accept() honours the listener's receive
+ * timeout (set in upcall_listen()), so the loop looks every
+ * UPCALL_ACCEPT_POLL whether unload has begun: no signal is involved.
  */
 static int upcall_listener_fn(void *data)
 {
 	struct socket *listener = data;
-
-	/*
-	 * A SIGKILL sent before this line is dropped, but then unload has
-	 * already set upcall_unloading, which the loop checks before it
-	 * blocks in accept.
-	 */
-	allow_signal(SIGKILL);
 
 	while (!kthread_should_stop() && !upcall_stopping()) {
 		struct socket *sock;
@@ -290,13 +316,10 @@ static int upcall_listener_fn(void *data)
 			upcall_conn_start(sock);
 			continue;
 		}
+		if (ret == -EAGAIN)
+			continue;
 		if (upcall_stopping())
 			break;
-		/* Only unload may stop us; a stray kill -9 is forgotten. */
-		if (signal_pending(current)) {
-			flush_signals(current);
-			continue;
-		}
 		/* Say why, and keep a persistent error from spinning. */
 		pr_warn_ratelimited("accept failed: %d\n", ret);
 		schedule_timeout_interruptible(HZ / 10);
@@ -331,6 +354,8 @@ static struct socket *upcall_listen(unsigned int port)
 		pr_err("cannot listen on vsock port %u: %d\n", port, ret);
 		goto release;
 	}
+	/* Bounds each accept: see upcall_listener_fn(). */
+	WRITE_ONCE(sock->sk->sk_rcvtimeo, UPCALL_ACCEPT_POLL);
 	return sock;
 
 release:
@@ -343,9 +368,7 @@ static void upcall_listener_stop(void)
 	mutex_lock(&upcall_conns_mutex);
 	WRITE_ONCE(upcall_unloading, true);
 	mutex_unlock(&upcall_conns_mutex);
-	/* A no-op for a vsock listener today; the signal does the waking. */
-	kernel_sock_shutdown(upcall_listener, SHUT_RDWR);
-	send_sig(SIGKILL, upcall_listener_task, 1);
+	/* Returns within UPCALL_ACCEPT_POLL: the accept loop polls. */
 	kthread_stop(upcall_listener_task);
 	put_task_struct(upcall_listener_task);
 	sock_release(upcall_listener);
