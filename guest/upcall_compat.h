@@ -5,10 +5,11 @@
  * the kernel's version or configuration lives here, so the rest of the
  * code is written against one API.
  *
- * Where a version number would lie (distribution kernels backport, and
- * what a module may call is what the kernel exports), Kbuild tests the
- * kernel itself and passes UPCALL_HAVE_* (see Kbuild); version checks are
- * kept for API changes that are never backported.
+ * A version number would lie (distribution kernels backport, and what a
+ * module may call is what the kernel exports), so Kbuild tests the kernel
+ * itself and passes UPCALL_HAVE_* (see Kbuild).  Should a change ever be
+ * found that no header or export shows, a LINUX_VERSION_CODE check goes
+ * here, and nowhere else.
  */
 #ifndef _UPCALL_COMPAT_H
 #define _UPCALL_COMPAT_H
@@ -16,7 +17,6 @@
 #include <linux/irqnr.h>
 #include <linux/net.h>
 #include <linux/socket.h>
-#include <linux/version.h>
 
 /*
  * True vCPU hot-add needs acpi_map_cpu() and arch_register_cpu(); the
