@@ -291,8 +291,8 @@ static int cpu_apply(const struct upcall_req *req, u32 *index,
 	for (i = 0; i < r->count; i++) {
 		ret = one(r->apic_ids[i]);
 		if (ret) {
-			pr_warn("%s: APIC id %u failed: %d\n", what,
-				r->apic_ids[i], ret);
+			pr_warn_ratelimited("%s: APIC id %u failed: %d\n", what,
+					    r->apic_ids[i], ret);
 			break;
 		}
 	}

@@ -249,8 +249,8 @@ static int mem_remove(u64 start, u64 size)
 
 	ret = mem_job_run(&job);
 	if (ret && job.killed) {
-		pr_warn("memory %#llx-%#llx did not go offline within %u s\n",
-			start, start + size - 1, READ_ONCE(offline_timeout));
+		pr_warn_ratelimited("memory %#llx-%#llx did not go offline within %u s\n",
+				    start, start + size - 1, READ_ONCE(offline_timeout));
 		return -EBUSY;
 	}
 	return ret;
@@ -362,8 +362,8 @@ static int mem_online(u64 start, u64 size, bool movable)
 	for (id = first; id < first + n; id++) {
 		ret = mem_block_online(id, movable);
 		if (ret) {
-			pr_warn("ADD_MEM: memory%lu did not come online: %d\n",
-				id, ret);
+			pr_warn_ratelimited("ADD_MEM: memory%lu did not come online: %d\n",
+					    id, ret);
 			return ret;
 		}
 	}
@@ -421,7 +421,9 @@ static struct mem_range *mem_find(u64 start, u64 size, bool *overlap)
 	list_for_each_entry(r, &mem_ranges, node) {
 		if (r->start == start && r->size == size)
 			return r;
-		if (start < r->start + r->size && r->start < start + size)
+		/* Inclusive ends: a range may end at 2^64. */
+		if (start <= r->start + (r->size - 1) &&
+		    r->start <= start + (size - 1))
 			*overlap = true;
 	}
 	return NULL;
@@ -542,8 +544,8 @@ int upcall_mem_add(const struct upcall_req *req)
 	mem_policy_restore(policy);
 	if (ret) {
 		rcu_unexpedite_gp();
-		pr_warn("ADD_MEM: add_memory(%#llx-%#llx) failed: %d\n",
-			start, start + size - 1, ret);
+		pr_warn_ratelimited("ADD_MEM: add_memory(%#llx-%#llx) failed: %d\n",
+				    start, start + size - 1, ret);
 		kfree(range);
 		return ret;
 	}
@@ -594,8 +596,8 @@ int upcall_mem_del(const struct upcall_req *req)
 	if (!ret)
 		ret = mem_remove(start, size);
 	if (ret) {
-		pr_warn("DEL_MEM: %#llx-%#llx stays: %d\n", start,
-			start + size - 1, ret);
+		pr_warn_ratelimited("DEL_MEM: %#llx-%#llx stays: %d\n", start,
+				    start + size - 1, ret);
 		return ret;
 	}
 	list_del(&range->node);

@@ -174,8 +174,8 @@ int upcall_mmio_add(const struct upcall_req *req)
 	pdev = platform_device_register_full(&info);
 	if (IS_ERR(pdev)) {
 		ret = PTR_ERR(pdev);
-		pr_warn("ADD_MMIO: cannot register a device at %#llx: %d\n",
-			base, ret);
+		pr_warn_ratelimited("ADD_MMIO: cannot register a device at %#llx: %d\n",
+				    base, ret);
 		kfree(d);
 		return ret;
 	}

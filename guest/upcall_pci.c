@@ -157,8 +157,8 @@ int upcall_pci_add(const struct upcall_req *req)
 	else
 		pci_assign_unassigned_bus_resources(bus);
 	if (pci_new_bars(bus, mark, true) != want) {
-		pr_warn("ADD_PCI: no room for the BARs of %02x:%02x, taking it out\n",
-			busno, PCI_SLOT(devfn));
+		pr_warn_ratelimited("ADD_PCI: no room for the BARs of %02x:%02x, taking it out\n",
+				    busno, PCI_SLOT(devfn));
 		pci_remove_new(bus, mark);
 		ret = -ENOSPC;
 		goto out;
