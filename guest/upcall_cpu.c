@@ -289,6 +289,14 @@ static int cpu_apply(const struct upcall_req *req, u32 *index,
 		return ret;
 
 	for (i = 0; i < r->count; i++) {
+		/*
+		 * Each id can take the kernel seconds: once unload has begun,
+		 * stop and report how far the request got.
+		 */
+		if (i && upcall_stopping()) {
+			ret = -ESHUTDOWN;
+			break;
+		}
 		ret = one(r->apic_ids[i]);
 		if (ret) {
 			pr_warn_ratelimited("%s: APIC id %u failed: %d\n", what,
