@@ -34,8 +34,8 @@
 #define UPCALL_MAX_CONNS	64
 /* How long unload lets a request in hand finish and deliver its reply. */
 #define UPCALL_UNLOAD_GRACE	(2 * HZ)
-/* Once a message's first byte is in, the rest must follow within this. */
-#define UPCALL_MSG_TIMEOUT	(UPCALL_SERVICE_TIMEOUT_SEC * HZ)
+/* How long the service byte, or the rest of a begun message, may take. */
+#define UPCALL_READ_TIMEOUT	(UPCALL_SERVICE_TIMEOUT_SEC * HZ)
 /* How often the accept loop looks whether unload has begun. */
 #define UPCALL_ACCEPT_POLL	(HZ / 5)
 
@@ -115,17 +115,29 @@ int upcall_conn_recv(struct upcall_conn *conn, void *buf, size_t len)
 	return 0;
 }
 
+/* upcall_conn_recv() within @timeout jiffies: -EAGAIN when it runs out. */
+static int upcall_conn_recv_within(struct upcall_conn *conn, void *buf,
+				   size_t len, long timeout)
+{
+	struct sock *sk = conn->sock->sk;
+	int ret;
+
+	WRITE_ONCE(sk->sk_rcvtimeo, timeout);
+	ret = upcall_conn_recv(conn, buf, len);
+	WRITE_ONCE(sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
+	return ret;
+}
+
 /*
  * Read one message.  A session may sit idle between messages for as long
  * as its peer likes, but once a message has begun, the rest must arrive
- * within UPCALL_MSG_TIMEOUT: a client that sends half a request must not
+ * within UPCALL_READ_TIMEOUT: a client that sends half a request must not
  * hold a worker, and one of the UPCALL_MAX_CONNS slots, forever.  Returns
  * what upcall_conn_recv() does, or -ETIMEDOUT for a message cut short.
  */
 int upcall_conn_recv_msg(struct upcall_conn *conn, void *buf, size_t len)
 {
 	struct kvec iov = { .iov_base = buf, .iov_len = len };
-	struct sock *sk = conn->sock->sk;
 	struct msghdr msg = { };
 	int n, ret;
 
@@ -137,9 +149,8 @@ int upcall_conn_recv_msg(struct upcall_conn *conn, void *buf, size_t len)
 	if ((size_t)n == len)
 		return 0;
 
-	WRITE_ONCE(sk->sk_rcvtimeo, UPCALL_MSG_TIMEOUT);
-	ret = upcall_conn_recv(conn, buf + n, len - n);
-	WRITE_ONCE(sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
+	ret = upcall_conn_recv_within(conn, buf + n, len - n,
+				      UPCALL_READ_TIMEOUT);
 	return ret == -EAGAIN ? -ETIMEDOUT : ret;
 }
 
@@ -176,18 +187,6 @@ static const struct upcall_service *upcall_service_find(u8 id)
 	return NULL;
 }
 
-/* A client that connects and says nothing must not hold a worker forever. */
-static int upcall_read_service(struct upcall_conn *conn, u8 *id)
-{
-	struct sock *sk = conn->sock->sk;
-	int ret;
-
-	WRITE_ONCE(sk->sk_rcvtimeo, UPCALL_SERVICE_TIMEOUT_SEC * HZ);
-	ret = upcall_conn_recv(conn, id, 1);
-	WRITE_ONCE(sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
-	return ret;
-}
-
 static void upcall_conn_close(struct upcall_conn *conn)
 {
 	mutex_lock(&upcall_conns_mutex);
@@ -209,7 +208,8 @@ static void upcall_conn_work(struct work_struct *work)
 	u8 id;
 	int ret;
 
-	ret = upcall_read_service(conn, &id);
+	/* One that connects and says nothing must not hold a worker. */
+	ret = upcall_conn_recv_within(conn, &id, 1, UPCALL_READ_TIMEOUT);
 	if (ret == -ECONNRESET) {
 		/* Connect-and-close is how a VMM probes for the server. */
 		pr_debug("cid %u closed before choosing a service\n",

@@ -71,6 +71,13 @@ kernel_apt() {
 	fi
 }
 
+# kernel_newest SERIES RE: the highest version (group 1 of RE, an ERE for
+# a whole headers package name) that SERIES' package lists know
+kernel_newest() {
+	kernel_apt "$1" apt-cache search --names-only "$2" 2>/dev/null |
+		awk '{ print $1 }' | sed -E "s/$2/\\1/" | sort -V | tail -1
+}
+
 # kernel_resolve SERIES [FLAVOUR]: the newest Debian kernel release of
 # SERIES (FLAVOUR amd64, the default, or cloud-amd64); sets KVER
 kernel_resolve() {
@@ -85,35 +92,35 @@ kernel_resolve() {
 	re="^linux-headers-($re-$flavour)\$"
 	# Made here, not in the command substitutions below.
 	kernel_in_trixie "$series" && trixie_root
-	list() { kernel_apt "$series" apt-cache search --names-only "$re" 2>/dev/null |
-		awk '{ print $1 }' | sed -E "s/$re/\\1/" | sort -V | tail -1; }
-	KVER=$(list)
+	KVER=$(kernel_newest "$series" "$re")
 	if [ -z "$KVER" ] && [ "$(id -u)" -eq 0 ]; then
 		kernel_apt "$series" apt-get update -qq >/dev/null 2>&1 || true
-		KVER=$(list)
+		KVER=$(kernel_newest "$series" "$re")
 	fi
 	[ -n "$KVER" ] || die "no Debian kernel of series $series ($flavour) in the package lists"
 }
 
-# kernel_download SERIES DIR PACKAGE...: fetch .debs into DIR
+# kernel_download SERIES DIR PACKAGE...: fetch .debs into DIR (for 7.x
+# by the chroot's apt, into a directory inside it first)
 kernel_download() {
-	local series=$1 dir=$2
+	local series=$1 dir=$2 at host_at
 	shift 2
+	at=$dir
+	host_at=$dir
 	if kernel_in_trixie "$series"; then
 		trixie_root
-		local t=/tmp/dl.$$
-		rm -rf "${TRIXIE_ROOT:?}$t"
-		mkdir -p "$TRIXIE_ROOT$t"
-		chmod 777 "$TRIXIE_ROOT$t"
-		(cd "$TRIXIE_ROOT$t" && chroot "$TRIXIE_ROOT" sh -c 'cd "$0" && apt-get download -q "$@"' "$t" "$@") \
-			>"$dir/download.log" 2>&1 ||
-			{ cat "$dir/download.log" >&2; die "cannot download $*"; }
-		mv "$TRIXIE_ROOT$t"/*.deb "$dir/"
-		rm -rf "${TRIXIE_ROOT:?}$t"
-	else
-		chmod 777 "$dir" # apt-get download drops privileges to _apt
-		(cd "$dir" && apt-get download -q "$@") >"$dir/download.log" 2>&1 ||
-			{ cat "$dir/download.log" >&2; die "cannot download $*"; }
+		at=/tmp/dl.$$
+		host_at=$TRIXIE_ROOT$at
+		rm -rf "$host_at"
+		mkdir -p "$host_at"
+	fi
+	chmod 777 "$host_at" # apt-get download drops privileges to _apt
+	kernel_apt "$series" sh -c 'cd "$0" && apt-get download -q "$@"' "$at" "$@" \
+		>"$dir/download.log" 2>&1 ||
+		{ cat "$dir/download.log" >&2; die "cannot download $*"; }
+	if [ "$host_at" != "$dir" ]; then
+		mv "$host_at"/*.deb "$dir/"
+		rm -rf "$host_at"
 	fi
 }
 
@@ -235,4 +242,16 @@ kernel_module() {
 	[ $rc -eq 0 ] && mv "$host_dir/$name.ko" "$MODULE_KO"
 	rm -rf "$host_dir"
 	return $rc
+}
+
+# kernel_module_cpu_mode KO: the vCPU mode upcall.ko was built with:
+# hotadd where it imports arch_register_cpu (guest/upcall_compat.h),
+# parked elsewhere.  grep reads all of nm's output: with pipefail, an
+# early exit (grep -q) would fail the pipeline now and then.
+kernel_module_cpu_mode() {
+	if nm -u "$1" | grep -w arch_register_cpu >/dev/null; then
+		echo hotadd
+	else
+		echo parked
+	fi
 }
