@@ -29,9 +29,14 @@
 #include "upcall.h"
 #include "upcall_compat.h"
 
-#define UPCALL_BACKLOG		16
 /* Far more than a VMM needs; bounds what a flood of connects can pin. */
 #define UPCALL_MAX_CONNS	64
+/*
+ * A burst of connects up to the cap waits in the queue instead of being
+ * reset while the accept thread is not yet scheduled (a loaded or emulated
+ * guest): vsock refuses a connect outright once the backlog is full.
+ */
+#define UPCALL_BACKLOG		UPCALL_MAX_CONNS
 /* How long unload lets a request in hand finish and deliver its reply. */
 #define UPCALL_UNLOAD_GRACE	(2 * HZ)
 /* How long the service byte, or the rest of a begun message, may take. */
