@@ -24,7 +24,15 @@
  * GENERIC_CPU_DEVICES, and 6.9 fixed x86 CPU numbers at boot), so Kbuild
  * looks for it in Module.symvers.  Without it the module onlines and
  * offlines vCPUs that were present at boot (UPCALL_CPU_MODE_PARKED).
+ *
+ * Built into the kernel (MODULE undefined) the server may call what is
+ * not exported: arch_register_cpu() exists on every kernel with CPU
+ * hotplug, so the built-in server always hot-adds.  This is the one place
+ * where the two builds differ (guest/README.md, "Built in").
  */
+#ifndef MODULE
+#define UPCALL_HAVE_ARCH_REGISTER_CPU 1
+#endif
 #if defined(CONFIG_X86_64) && defined(CONFIG_ACPI_HOTPLUG_CPU) && \
 	defined(UPCALL_HAVE_ARCH_REGISTER_CPU)
 #define UPCALL_CPU_HOTADD 1

@@ -86,7 +86,8 @@ static const struct kernel_param_ops upcall_port_ops = {
 
 module_param_cb(port, &upcall_port_ops, &upcall_port, 0444);
 MODULE_PARM_DESC(port, "vsock port to listen on, 1..65535 (default 219)");
-module_param(allow_local, bool, 0444);
+/* Writable by root: it decides for connections accepted from then on. */
+module_param(allow_local, bool, 0644);
 MODULE_PARM_DESC(allow_local,
 		 "also accept peers on the local CID 1 (vsock loopback; for tests)");
 
@@ -470,7 +471,13 @@ static void __exit upcall_exit(void)
 	pr_info("stopped\n");
 }
 
-module_init(upcall_init);
+/*
+ * Built into the kernel, the server starts after every device initcall,
+ * so the vsock core and its transports are registered (they initialise at
+ * device level, and net/ links after drivers/).  In a module this is
+ * plain module_init().
+ */
+late_initcall(upcall_init);
 module_exit(upcall_exit);
 
 MODULE_DESCRIPTION("upcall guest server: vsock device manager for VMM-driven hotplug");
