@@ -9,6 +9,8 @@
 #   6.12   bookworm-security        built with the host's gcc
 #   7.x    trixie-backports         built in a trixie chroot (its headers
 #                                   want trixie's gcc and libc)
+#   6.1-builtin, 6.12-builtin       built here from Debian's linux-source
+#                                   with the server built in, no modules
 #
 # Everything is cached by what it is made from: a kernel's packages by
 # their version, the chroot by the package list it is made of, a module
@@ -18,9 +20,16 @@
 readonly TRIXIE_PKGS=gcc,make,libc6-dev,bc,bison,flex,libelf-dev,libssl-dev,dwarves,xz-utils
 readonly TRIXIE_MIRROR=http://deb.debian.org/debian
 
-# kernel_series_ok SERIES: 6.1, 6.12, 7.x (the newest 7), or 7.N
+# kernel_series_ok SERIES: 6.1, 6.12, 7.x (the newest 7), or 7.N; or
+# 6.1-builtin, 6.12-builtin (kernel_builtin)
 kernel_series_ok() {
-	[[ $1 =~ ^(6\.1|6\.12|7\.x|7\.[0-9]+)$ ]]
+	[[ $1 =~ ^(6\.1|6\.12|7\.x|7\.[0-9]+|6\.1-builtin|6\.12-builtin)$ ]]
+}
+
+# kernel_is_builtin SERIES: whether SERIES is a kernel with the server
+# built in
+kernel_is_builtin() {
+	[[ $1 == *-builtin ]]
 }
 
 # kernel_in_trixie SERIES: whether SERIES comes from trixie (the chroot)
@@ -254,4 +263,104 @@ kernel_module_cpu_mode() {
 	else
 		echo parked
 	fi
+}
+
+# kernel_source_pkg SERIES: Debian's kernel source package of SERIES and
+# its version: sets SRC_PKG (linux-source-N.M) and SRC_VER
+kernel_source_pkg() {
+	local series=${1%-builtin} n
+	n=$series
+	if [[ $series == 7.* ]]; then
+		kernel_resolve "$series"
+		n=$(sed -E 's/^([0-9]+\.[0-9]+).*/\1/' <<<"$KVER")
+	fi
+	SRC_PKG=linux-source-$n
+	SRC_VER=$(kernel_apt "$series" apt-cache show --no-all-versions "$SRC_PKG" 2>/dev/null |
+		sed -n 's/^Version: //p')
+	if [ -z "$SRC_VER" ] && [ "$(id -u)" -eq 0 ]; then
+		kernel_apt "$series" apt-get update -qq >/dev/null 2>&1 || true
+		SRC_VER=$(kernel_apt "$series" apt-cache show --no-all-versions "$SRC_PKG" 2>/dev/null |
+			sed -n 's/^Version: //p')
+	fi
+	[ -n "$SRC_VER" ] || die "no $SRC_PKG in the package lists"
+}
+
+# kernel_source SERIES DIR [PATH...]: unpack Debian's kernel source of
+# SERIES (only PATHs of it, if given) into DIR/linux-source-N.M
+kernel_source() {
+	local series=$1 dir=$2 tmp
+	shift 2
+	kernel_source_pkg "$series"
+	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
+	kernel_download "${series%-builtin}" "$tmp" "$SRC_PKG=$SRC_VER"
+	dpkg-deb --fsys-tarfile "$tmp"/"$SRC_PKG"_*.deb |
+		tar -xOf - "./usr/src/$SRC_PKG.tar.xz" |
+		tar -xJf - -C "$dir" "${@/#/$SRC_PKG/}" ||
+		die "cannot unpack $SRC_PKG $SRC_VER"
+	rm -rf "$tmp"
+}
+
+# kernel_builtin SERIES: a kernel built from Debian's linux-source-N (N:
+# SERIES without -builtin) patched by guest/scripts/create-patch.sh, with
+# x86_64_defconfig + kvm_guest.config + guest/upcall.config +
+# tests/vm/builtin.config: the server built in and CONFIG_MODULES unset.
+# Sets BUILTIN_DIR, which holds bzImage, config, release (the kernel
+# release) and build.log (its last line: the seconds the build took).
+# Built once per source version, patch, fragments and compiler.
+kernel_builtin() {
+	local series=${1%-builtin} vm top_dir patch ver key tmp tree out t f
+	vm=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	top_dir=$(cd "$vm/../.." && pwd)
+	[[ $series == 6.1 || $series == 6.12 ]] ||
+		die "no built-in kernel for series '$series' (6.1 or 6.12)"
+	kernel_source_pkg "$series"
+	ver=$SRC_VER
+	patch=$("$top_dir/guest/scripts/create-patch.sh") ||
+		die "guest/scripts/create-patch.sh failed"
+	key=$( (echo "linux-source-$series $ver"; echo "$patch"
+		cat "$top_dir/guest/upcall.config" "$vm/builtin.config"
+		gcc --version | head -1) | sha256sum | cut -c1-16)
+	BUILTIN_DIR=$cache/builtin-$series-$key
+	[ -f "$BUILTIN_DIR/.done" ] && return 0
+
+	msg "building Linux $ver with the server built in (no modules; about 18 min on 2 cores, once)"
+	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
+	kernel_source "$series" "$tmp"
+	tree=$tmp/linux-source-$series
+	out=$tmp/out
+	echo "$patch" | (cd "$tree" && patch -p1 --fuzz 0 -s) ||
+		die "the generated patch does not apply to linux-source-$series $ver"
+	t=$SECONDS
+	{
+		make -C "$tree" O="$out" x86_64_defconfig &&
+			"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
+				"$tree/kernel/configs/kvm_guest.config" \
+				"$top_dir/guest/upcall.config" "$vm/builtin.config" &&
+			make -C "$tree" O="$out" olddefconfig
+	} >"$tmp/config.log" 2>&1 ||
+		{ tail -20 "$tmp/config.log" >&2; die "configuring linux-source-$series failed"; }
+	# What the fragments turn on must be on: a dependency they miss would
+	# drop it silently.
+	while IFS= read -r f; do
+		grep -qxF "$f" "$out/.config" ||
+			die "linux-source-$series: $f requested but not in the final config (log: $tmp/config.log)"
+	done < <(cat "$top_dir/guest/upcall.config" "$vm/builtin.config" | grep -E '^CONFIG_[A-Z0-9_]+=y$')
+	! grep -q '^CONFIG_MODULES=y' "$out/.config" || die "linux-source-$series: CONFIG_MODULES is still set"
+	make -C "$tree" O="$out" -j"$(nproc)" bzImage >"$tmp/build.log" 2>&1 ||
+		{ tail -30 "$tmp/build.log" >&2; die "building linux-source-$series failed (log: $tmp/build.log)"; }
+	# The server's own code builds without a warning, in a tree as out of it
+	if grep -E '^([^ :]*/)?drivers/virt/upcall/[^ :]+:[0-9]+(:[0-9]+)?: (warning|error):' \
+		"$tmp/build.log" >&2; then
+		die "linux-source-$series: warnings in drivers/virt/upcall (log: $tmp/build.log)"
+	fi
+	echo "built in $((SECONDS - t)) s on $(nproc) CPUs" >>"$tmp/build.log"
+	rm -rf "$BUILTIN_DIR"
+	mkdir -p "$BUILTIN_DIR"
+	mv "$out/arch/x86/boot/bzImage" "$BUILTIN_DIR/bzImage"
+	mv "$out/.config" "$BUILTIN_DIR/config"
+	mv "$out/include/config/kernel.release" "$BUILTIN_DIR/release"
+	mv "$tmp/config.log" "$tmp/build.log" "$BUILTIN_DIR/"
+	rm -rf "$tmp"
+	touch "$BUILTIN_DIR/.done"
+	msg "built $(cat "$BUILTIN_DIR/release") in $((SECONDS - t)) s"
 }
