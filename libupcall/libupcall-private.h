@@ -199,6 +199,7 @@ struct upcall_session {
 	bool reconnect;
 	uint64_t backoff_min, backoff_max, backoff;
 	uint8_t apic_ver;
+	bool privileged_port;		/* AF_VSOCK: bind a port below 1024 */
 	upcall_session_state_fn state_fn;
 	void *state_data;
 	void *userdata;

@@ -570,6 +570,12 @@ UPCALL_EXPORT int upcall_session_set_apic_version(upcall_session *s,
 	SESSION_SET(s, true, s->apic_ver = apic_ver);
 }
 
+UPCALL_EXPORT int upcall_session_set_privileged_port(upcall_session *s,
+						     int enable)
+{
+	SESSION_SET(s, true, s->privileged_port = enable != 0);
+}
+
 UPCALL_EXPORT int upcall_session_set_state_fn(upcall_session *s,
 					      upcall_session_state_fn fn,
 					      void *userdata)

@@ -37,6 +37,23 @@ static int connect_unix(upcall_session *s)
 	return 0;
 }
 
+/* Bind @fd to the highest free vsock port in 512..1023. */
+static int bind_privileged_vsock(int fd)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = VMADDR_CID_ANY,
+	};
+
+	for (sa.svm_port = 1023; sa.svm_port >= 512; sa.svm_port--) {
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return 0;
+		if (errno != EADDRINUSE)
+			return -errno;
+	}
+	return -EADDRINUSE;
+}
+
 static int connect_vsock(upcall_session *s)
 {
 	struct sockaddr_vm sa = {
@@ -46,13 +63,21 @@ static int connect_vsock(upcall_session *s)
 	};
 	int fd;
 
+	int r;
+
 	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (s->privileged_port) {
+		r = bind_privileged_vsock(fd);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
 	    errno != EINPROGRESS) {
-		int r = -errno;
-
+		r = -errno;
 		close(fd);
 		return r;
 	}

@@ -66,6 +66,7 @@ struct options {
 	uint64_t timeout_ms;
 	uint8_t apic_ver;
 	bool apic_set;
+	bool privileged_port;
 	bool verbose;
 };
 
@@ -104,7 +105,8 @@ struct session_watch {
 
 static const char usage_text[] =
 "Usage: upcall (--socket PATH | --vsock CID[:PORT] | --fd N) [--arch ARCH]\n"
-"              [--timeout MS] [--port PORT] [--apic-version V] [-v]\n"
+"              [--timeout MS] [--port PORT] [--apic-version V]\n"
+"              [--privileged-port] [-v]\n"
 "              COMMAND ARGS...\n"
 "       upcall --help | --version\n"
 "\n"
@@ -120,6 +122,9 @@ static const char usage_text[] =
 "                       (default 10000; 60000 for cpu-add and cpu-del)\n"
 "  --port PORT          the guest server's port (default 219)\n"
 "  --apic-version V     APIC version of new x86_64 vCPUs (default 0x14)\n"
+"  --privileged-port    with --vsock: connect from a port below 1024, for a\n"
+"                       guest that only accepts those (needs\n"
+"                       CAP_NET_BIND_SERVICE)\n"
 "  -v, --verbose        print the library's debug messages on stderr\n"
 "  -h, --help           print this help and exit\n"
 "  -V, --version        print the version and exit\n"
@@ -323,7 +328,7 @@ static bool is_global_option(const char *s)
 {
 	static const char *const names[] = {
 		"--socket", "--vsock", "--fd", "--arch", "--timeout", "--port",
-		"--apic-version", "--verbose", "-v", "--help", "-h",
+		"--apic-version", "--privileged-port", "--verbose", "-v", "--help", "-h",
 		"--version", "-V",
 	};
 	size_t i, len = strcspn(s, "=");
@@ -646,6 +651,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_PORT,
 	OPT_APIC_VERSION,
+	OPT_PRIVILEGED_PORT,
 };
 
 static const struct option long_options[] = {
@@ -656,6 +662,7 @@ static const struct option long_options[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "apic-version", required_argument, NULL, OPT_APIC_VERSION },
+	{ "privileged-port", no_argument, NULL, OPT_PRIVILEGED_PORT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -767,6 +774,9 @@ static int parse_one_option(struct options *o, int opt, const char *arg)
 		o->apic_ver = (uint8_t)v;
 		o->apic_set = true;
 		return 0;
+	case OPT_PRIVILEGED_PORT:
+		o->privileged_port = true;
+		return 0;
 	case 'v':
 		o->verbose = true;
 		return 0;
@@ -849,6 +859,10 @@ static enum parse_outcome parse_options(int argc, char **argv,
 	}
 	if (resolve_port(o) < 0)
 		return PARSE_USAGE;
+	if (o->privileged_port && o->transport != T_VSOCK) {
+		bad("--privileged-port goes with --vsock (a hybrid-vsock VMM picks the port)");
+		return PARSE_USAGE;
+	}
 	c->cmd = cmd;
 	c->arch = o->arch;
 	optind++;
@@ -1004,6 +1018,8 @@ static int configure_session(upcall_session *s, const struct options *o,
 		r = upcall_session_set_port(s, o->port);
 	if (!r && o->apic_set)
 		r = upcall_session_set_apic_version(s, o->apic_ver);
+	if (!r && o->privileged_port)
+		r = upcall_session_set_privileged_port(s, 1);
 	if (!r)
 		r = upcall_session_set_connect_timeout(s, attempt);
 	if (!r)

@@ -40,7 +40,7 @@ extern "C" {
 /** Major version of the headers this program was built with. */
 #define UPCALL_VERSION_MAJOR 1
 /** Minor version of the headers this program was built with. */
-#define UPCALL_VERSION_MINOR 0
+#define UPCALL_VERSION_MINOR 1
 /** Micro version of the headers this program was built with. */
 #define UPCALL_VERSION_MICRO 0
 
@@ -412,6 +412,22 @@ int upcall_session_set_reconnect(upcall_session *session, int enable,
  * @return 0, -EINVAL, or -EBUSY once opened.
  */
 int upcall_session_set_apic_version(upcall_session *session, uint8_t apic_ver);
+
+/**
+ * @brief Connect from a privileged vsock port: before each connection
+ * attempt of a session opened with upcall_session_open_vsock(), bind the
+ * highest free local port from 1023 down to 512.  For guests that accept
+ * only peers on such a port (the upcall guest module's `secure_port`),
+ * which on vhost-vsock only a process with CAP_NET_BIND_SERVICE can use;
+ * without it the attempt fails with -EACCES, and with every port taken,
+ * -EADDRINUSE.  No effect on other transports (a hybrid-vsock VMM picks
+ * the port).  Default off.  Only before the session is opened.
+ * @param session The session.
+ * @param enable Nonzero to bind a privileged port.
+ * @return 0, -EINVAL, or -EBUSY once opened.
+ * @since 1.1
+ */
+int upcall_session_set_privileged_port(upcall_session *session, int enable);
 
 /**
  * @brief Set the state callback.

@@ -55,6 +55,7 @@ type sessionConfig struct {
 	arch                       Arch
 	port                       int64
 	apicVersion                int
+	privilegedPort             bool
 	connectTimeout             time.Duration
 	requestTimeout             time.Duration
 	reconnectSet, reconnect    bool
@@ -103,6 +104,14 @@ func WithAPICVersion(v uint8) Option {
 	return func(c *sessionConfig) { c.apicVersion = int(v) }
 }
 
+// WithPrivilegedPort connects an AF_VSOCK session from a port below 1024
+// (the highest free one from 1023 down), for a guest that accepts only
+// such peers (the upcall guest module's secure_port); it needs
+// CAP_NET_BIND_SERVICE.  Other transports ignore it.  libupcall 1.1.
+func WithPrivilegedPort() Option {
+	return func(c *sessionConfig) { c.privilegedPort = true }
+}
+
 // usec converts a duration to libupcall's microseconds, d <= 0 to "none".
 func usec(d time.Duration) uint64 {
 	if d <= 0 {
@@ -124,6 +133,11 @@ func (cfg *sessionConfig) apply(p cupcall.Struct_SS_upcall_session) int {
 	}
 	if cfg.apicVersion >= 0 {
 		if r := cupcall.Upcall_session_set_apic_version(p, byte(cfg.apicVersion)); r < 0 {
+			return r
+		}
+	}
+	if cfg.privilegedPort {
+		if r := cupcall.Upcall_session_set_privileged_port(p, 1); r < 0 {
 			return r
 		}
 	}

@@ -260,7 +260,7 @@ func TestRequestsX86(t *testing.T) {
 	for _, behavior := range []string{"ok", "pieces"} {
 		t.Run(behavior, func(t *testing.T) {
 			g := startGuest(t, "--behavior", behavior)
-			s := connect(t, g, WithArch(ArchX86_64), WithAPICVersion(0x15))
+			s := connect(t, g, WithArch(ArchX86_64), WithAPICVersion(0x15), WithPrivilegedPort())
 			ctx := timeout(t, 20*time.Second)
 
 			if idx, err := s.CPUAdd(ctx, []uint8{1, 2}); err != nil || idx != 2 {

@@ -48,7 +48,7 @@ def test_connect_plain_fd(ctx, fake_guest):
 def test_options(ctx, guest):
     with ctx.session(arch="aarch64", port=1234, connect_timeout=1,
                      request_timeout=2, reconnect=(0.01, 0.1),
-                     apic_version=0x15) as s:
+                     apic_version=0x15, privileged_port=True) as s:
         assert s.arch is upcall.Arch.AARCH64
         s.open_unix(guest.path)
         s.wait_ready_sync(timeout=10)

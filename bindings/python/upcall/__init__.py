@@ -667,6 +667,10 @@ class Session:
     :param reconnect: True, False, or ``(min, max)`` back-off in seconds
         (default: on, 0.1 to 5).
     :param apic_version: APIC version sent with x86_64 CPU requests.
+    :param privileged_port: True to connect AF_VSOCK sessions from a port
+        below 1024, for a guest that accepts only those (the upcall guest
+        module's ``secure_port``); needs CAP_NET_BIND_SERVICE.  Other
+        transports ignore it.  libupcall 1.1.
     :param on_state: ``on_state(session, state, error)`` on every state
         change, with ``error`` a negative errno or 0.
     """
@@ -677,6 +681,7 @@ class Session:
                  request_timeout: Optional[float] = None,
                  reconnect: Union[None, bool, tuple] = None,
                  apic_version: Optional[int] = None,
+                 privileged_port: Optional[bool] = None,
                  on_state: Optional[Callable[["Session", State, int], Any]]
                  = None):
         if on_state is not None and not callable(on_state):
@@ -715,6 +720,9 @@ class Session:
             if apic_version is not None:
                 _check(_c.upcall_session_set_apic_version(ptr, apic_version),
                        "apic_version")
+            if privileged_port is not None:
+                _check(_c.upcall_session_set_privileged_port(
+                    ptr, int(bool(privileged_port))), "privileged_port")
         except BaseException:
             self.close()
             raise

@@ -42,7 +42,7 @@ opaque!(
 /// Major version of the headers these declarations follow.
 pub const UPCALL_VERSION_MAJOR: u32 = 1;
 /// Minor version of the headers these declarations follow.
-pub const UPCALL_VERSION_MINOR: u32 = 0;
+pub const UPCALL_VERSION_MINOR: u32 = 1;
 /// Micro version of the headers these declarations follow.
 pub const UPCALL_VERSION_MICRO: u32 = 0;
 
@@ -187,6 +187,8 @@ extern "C" {
         max_usec: u64,
     ) -> c_int;
     pub fn upcall_session_set_apic_version(session: *mut upcall_session, apic_ver: u8) -> c_int;
+    /// Since libupcall 1.1.
+    pub fn upcall_session_set_privileged_port(session: *mut upcall_session, enable: c_int) -> c_int;
     pub fn upcall_session_set_state_fn(
         session: *mut upcall_session,
         f: upcall_session_state_fn,

@@ -245,6 +245,17 @@ impl Session {
         check(unsafe { sys::upcall_session_set_apic_version(self.raw(), apic_ver) }).map(drop)
     }
 
+    /// Connect AF_VSOCK sessions from a port below 1024 (the highest free
+    /// one from 1023 down), for a guest that accepts only such peers (the
+    /// upcall guest module's `secure_port`); needs CAP_NET_BIND_SERVICE.
+    /// No effect on other transports.  Only before opening.  Since
+    /// libupcall 1.1.
+    pub fn set_privileged_port(&self, enable: bool) -> Result<()> {
+        // SAFETY: valid session.
+        check(unsafe { sys::upcall_session_set_privileged_port(self.raw(), enable as i32) })
+            .map(drop)
+    }
+
     /// Open on a hybrid-vsock Unix socket (Firecracker, Cloud Hypervisor,
     /// Dragonball).  Connecting goes on in the background; see
     /// [`wait_ready`](Session::wait_ready).

@@ -20,12 +20,15 @@ fn connect_and_state() {
     assert_eq!(s.arch().unwrap(), Arch::X86_64);
     s.set_connect_timeout(Duration::from_secs(2)).unwrap();
     s.set_apic_version(0x14).unwrap();
+    // AF_VSOCK only: a hybrid-vsock session ignores it.
+    s.set_privileged_port(true).unwrap();
     s.set_port(219).unwrap();
     s.open_unix(&fg.path).unwrap();
     s.wait_ready(Some(Duration::from_secs(10))).unwrap();
     assert_eq!(s.state().unwrap(), State::Ready);
     // Options fixed at open are refused now.
     assert_eq!(s.set_arch(Arch::Aarch64).unwrap_err().errno(), errno::EBUSY);
+    assert_eq!(s.set_privileged_port(false).unwrap_err().errno(), errno::EBUSY);
     assert_eq!(s.open_unix(&fg.path).unwrap_err().errno(), errno::EBUSY);
     assert!(format!("{:?}", s).contains("Ready"));
     s.close().unwrap();
