@@ -43,9 +43,12 @@
 #define UPCALL_READ_TIMEOUT	(UPCALL_SERVICE_TIMEOUT_SEC * HZ)
 /* How often the accept loop looks whether unload has begun. */
 #define UPCALL_ACCEPT_POLL	(HZ / 5)
+/* Ports below this need CAP_NET_BIND_SERVICE (vsock's LAST_RESERVED_PORT + 1) */
+#define UPCALL_FIRST_UNPRIVILEGED_PORT	1024
 
 static unsigned int upcall_port = UPCALL_DEFAULT_PORT;
 static bool allow_local;
+static bool secure_port;
 
 /* Serialises all hotplug work across connections; see upcall.h. */
 DEFINE_MUTEX(upcall_hotplug_mutex);
@@ -90,6 +93,14 @@ MODULE_PARM_DESC(port, "vsock port to listen on, 1..65535 (default 219)");
 module_param(allow_local, bool, 0644);
 MODULE_PARM_DESC(allow_local,
 		 "also accept peers on the local CID 1 (vsock loopback; for tests)");
+/*
+ * On vhost-vsock only a host process with CAP_NET_BIND_SERVICE can connect
+ * from a port below 1024 (as NFS's "secure" export option relies on for
+ * TCP).  Hybrid-vsock VMMs pick the port themselves: see guest/README.md.
+ */
+module_param(secure_port, bool, 0644);
+MODULE_PARM_DESC(secure_port,
+		 "only accept peers on a privileged vsock port (below 1024)");
 
 bool upcall_stopping(void)
 {
@@ -242,34 +253,43 @@ out:
 	upcall_conn_close(conn);
 }
 
-/* Only the host, or the guest itself when testing, may drive hotplug. */
-static int upcall_peer_cid(struct socket *sock, u32 *cid)
+/*
+ * Only the host, or the guest itself when testing, may drive hotplug; with
+ * secure_port, only from a privileged port.  -EPERM for a refused CID,
+ * -EACCES for a refused port.
+ */
+static int upcall_peer_check(struct socket *sock, struct sockaddr_vm *addr)
 {
-	struct sockaddr_vm addr = { };
 	int ret;
 
-	ret = kernel_getpeername(sock, (struct sockaddr *)&addr);
+	ret = kernel_getpeername(sock, (struct sockaddr *)addr);
 	if (ret < 0)
 		return ret;
-	if (ret < (int)sizeof(addr) || addr.svm_family != AF_VSOCK)
+	if (ret < (int)sizeof(*addr) || addr->svm_family != AF_VSOCK)
 		return -EPROTO;
-	*cid = addr.svm_cid;
-	if (addr.svm_cid == VMADDR_CID_HOST)
-		return 0;
-	if (addr.svm_cid == VMADDR_CID_LOCAL && READ_ONCE(allow_local))
-		return 0;
-	return -EPERM;
+	if (addr->svm_cid != VMADDR_CID_HOST &&
+	    !(addr->svm_cid == VMADDR_CID_LOCAL && READ_ONCE(allow_local)))
+		return -EPERM;
+	if (READ_ONCE(secure_port) && addr->svm_port >= UPCALL_FIRST_UNPRIVILEGED_PORT)
+		return -EACCES;
+	return 0;
 }
 
 static void upcall_conn_start(struct socket *sock)
 {
 	struct upcall_conn *conn;
-	u32 cid = VMADDR_CID_ANY;
+	struct sockaddr_vm addr = { };
 	int ret;
 
-	ret = upcall_peer_cid(sock, &cid);
+	ret = upcall_peer_check(sock, &addr);
 	if (ret == -EPERM) {
-		pr_info_ratelimited("refused connection from cid %u\n", cid);
+		pr_info_ratelimited("refused connection from cid %u\n",
+				    addr.svm_cid);
+		goto release;
+	}
+	if (ret == -EACCES) {
+		pr_info_ratelimited("refused connection from cid %u port %u: not a privileged port\n",
+				    addr.svm_cid, addr.svm_port);
 		goto release;
 	}
 	if (ret) {
@@ -282,14 +302,14 @@ static void upcall_conn_start(struct socket *sock)
 	if (!conn)
 		goto release;
 	conn->sock = sock;
-	conn->peer_cid = cid;
+	conn->peer_cid = addr.svm_cid;
 	INIT_WORK(&conn->work, upcall_conn_work);
 
 	mutex_lock(&upcall_conns_mutex);
 	if (upcall_unloading || upcall_nr_conns >= UPCALL_MAX_CONNS) {
 		mutex_unlock(&upcall_conns_mutex);
 		pr_info_ratelimited("too many connections, refused cid %u\n",
-				    cid);
+				    addr.svm_cid);
 		kfree(conn);
 		goto release;
 	}
@@ -441,8 +461,9 @@ static int __init upcall_init(void)
 	upcall_listener_task = task;
 	wake_up_process(task);
 
-	pr_info("listening on vsock port %u%s\n", upcall_port,
-		allow_local ? " (local peers allowed)" : "");
+	pr_info("listening on vsock port %u%s%s\n", upcall_port,
+		allow_local ? " (local peers allowed)" : "",
+		secure_port ? " (privileged peer ports only)" : "");
 	return 0;
 
 release:

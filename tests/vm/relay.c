@@ -11,6 +11,10 @@
  * "OK <local vsock port>\n" and then copies bytes both ways, passing on
  * half-closes; on failure it closes without answering.
  *
+ * While the file /run/relay-privileged exists, the relay connects from a
+ * privileged vsock port (1023 down to 512, the first free one), as a host
+ * VMM with CAP_NET_BIND_SERVICE can: the guest module's secure_port test.
+ *
  * Usage: relay [-c CID] TCP_PORT     (CID defaults to 1, VMADDR_CID_LOCAL)
  * One process per connection (fork), so connections never wait on another.
  */
@@ -73,6 +77,22 @@ static long read_connect_line(int fd)
 	return (long)port;
 }
 
+#define PRIVILEGED_FLAG "/run/relay-privileged"
+
+/* Bind @fd to the highest free vsock port in 512..1023. */
+static int bind_privileged(int fd)
+{
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY };
+
+	for (a.svm_port = 1023; a.svm_port >= 512; a.svm_port--) {
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			return 0;
+		if (errno != EADDRINUSE)
+			return -1;
+	}
+	return -1;
+}
+
 static int vsock_connect(unsigned int port, unsigned int *local_port)
 {
 	struct sockaddr_vm addr = {
@@ -91,7 +111,8 @@ static int vsock_connect(unsigned int port, unsigned int *local_port)
 	/* Best effort: an old kernel may lack the option. */
 	setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW, &tv,
 		   sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+	if ((access(PRIVILEGED_FLAG, F_OK) == 0 && bind_privileged(fd) < 0) ||
+	    connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		int e = errno;
 
 		close(fd);
