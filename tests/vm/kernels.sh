@@ -323,7 +323,7 @@ kernel_builtin() {
 	BUILTIN_DIR=$cache/builtin-$series-$key
 	[ -f "$BUILTIN_DIR/.done" ] && return 0
 
-	msg "building Linux $ver with the server built in (no modules; about 18 min on 2 cores, once)"
+	msg "building Linux $ver with the server built in (no modules; 12-18 min on 2 cores, once)"
 	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
 	kernel_source "$series" "$tmp"
 	tree=$tmp/linux-source-$series
