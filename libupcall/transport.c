@@ -61,9 +61,7 @@ static int connect_vsock(upcall_session *s)
 		.svm_cid = s->cid,
 		.svm_port = s->port,
 	};
-	int fd;
-
-	int r;
+	int fd, r;
 
 	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
