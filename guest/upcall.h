@@ -56,7 +56,10 @@ extern const struct upcall_service upcall_devmgr_service;
  * what it added.
  */
 
-/* x86_64 vCPU hotplug (upcall_cpu.c); index: first APIC id not done. */
+/*
+ * vCPU hotplug (upcall_cpu.c); index: x86_64, the first APIC id not done;
+ * arm64, the online count before the request plus or minus those done.
+ */
 u32 upcall_cpu_ops(void);
 /* The enum upcall_cpu_mode GET_INFO reports. */
 u32 upcall_cpu_mode(void);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * x86_64 vCPU hotplug for the device manager (ADD_CPU, DEL_CPU).
+ * vCPU hotplug for the device manager (ADD_CPU, DEL_CPU): x86_64 by APIC
+ * id, arm64 by count (below, after the x86_64 code).
  *
- * Two modes, chosen by what the kernel exports (upcall_compat.h):
+ * x86_64 has two modes, chosen by what the kernel exports (upcall_compat.h):
  *
  * - hot-add (kernels that export arch_register_cpu(), up to 6.7): the VMM
  *   has created the vCPU (or is about to destroy it); the guest has not
@@ -394,7 +395,153 @@ void upcall_cpu_exit(void)
 	cpu_mode_exit();
 }
 
-#else /* !(CONFIG_X86_64 && CONFIG_HOTPLUG_CPU) */
+#elif defined(CONFIG_ARM64) && defined(CONFIG_HOTPLUG_CPU)
+
+/*
+ * arm64: a request carries only a count (docs/protocol.md).  The VMM
+ * describes every vCPU it may give the guest at boot, in the device tree
+ * or the MADT, and the guest boots with maxcpus= so that all but the first
+ * stay offline: the parked mode, as Dragonball's arm64 guests work (no
+ * stock arm64 kernel can add a CPU the firmware did not describe).  ADD_CPU
+ * brings up the lowest-numbered parked CPUs, DEL_CPU takes down the
+ * highest-numbered online ones and never CPU 0.
+ *
+ * The reply's index is Dragonball's: the number of CPUs online before the
+ * request, plus (ADD_CPU) or minus (DEL_CPU) how many were done.  While
+ * CPUs 0..n-1 are the online ones, that is the id of the first CPU not
+ * acted on.  A refused request does nothing and its index is the online
+ * count.
+ */
+
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+
+#define CPU_MODE	UPCALL_CPU_MODE_PARKED
+
+static unsigned int cpu_count(const struct upcall_req *req)
+{
+	return ((const struct upcall_cpu_request_arm64 *)req->body)->count;
+}
+
+/* A parked CPU: present since boot, offline, with its device. */
+static bool cpu_parked(unsigned int cpu)
+{
+	return cpu_present(cpu) && !cpu_online(cpu) && get_cpu_device(cpu);
+}
+
+/* An online CPU that may go: not CPU 0, and PSCI can take it down. */
+static bool cpu_removable(unsigned int cpu)
+{
+	struct device *dev = get_cpu_device(cpu);
+
+	return cpu && cpu_online(cpu) && dev && !dev->offline_disabled;
+}
+
+int upcall_cpu_add(const struct upcall_req *req, u32 *index)
+{
+	unsigned int want = cpu_count(req), online = num_online_cpus();
+	unsigned int parked = 0, done = 0, cpu;
+	int ret = 0;
+
+	lockdep_assert_held(&upcall_hotplug_mutex);
+
+	*index = online;
+	for_each_present_cpu(cpu)
+		if (cpu_parked(cpu))
+			parked++;
+	if (want > parked) {
+		pr_info_ratelimited("ADD_CPU: %u vCPUs asked for, %u parked\n",
+				    want, parked);
+		return -ENOSPC;
+	}
+
+	for_each_present_cpu(cpu) {
+		if (done == want)
+			break;
+		if (!cpu_parked(cpu))
+			continue;
+		/* Each CPU can take the kernel a while: stop on unload. */
+		if (done && upcall_stopping()) {
+			ret = -ESHUTDOWN;
+			break;
+		}
+		/* add_cpu() returns 1 when sysfs onlined it meanwhile. */
+		ret = add_cpu(cpu);
+		if (ret < 0) {
+			pr_warn_ratelimited("ADD_CPU: CPU %u failed: %d\n", cpu, ret);
+			break;
+		}
+		ret = 0;
+		pr_info("added CPU %u\n", cpu);
+		done++;
+	}
+	*index = online + done;
+	return ret;
+}
+
+int upcall_cpu_del(const struct upcall_req *req, u32 *index)
+{
+	unsigned int want = cpu_count(req), online = num_online_cpus();
+	unsigned int removable = 0, done = 0, cpu;
+	int ret = 0;
+
+	lockdep_assert_held(&upcall_hotplug_mutex);
+
+	*index = online;
+	if (want >= online) {
+		pr_info_ratelimited("DEL_CPU: refusing to remove every online CPU\n");
+		return -EINVAL;
+	}
+	for_each_online_cpu(cpu)
+		if (cpu_removable(cpu))
+			removable++;
+	if (want > removable) {
+		pr_info_ratelimited("DEL_CPU: %u vCPUs asked for, %u can go offline\n",
+				    want, removable);
+		return -EINVAL;
+	}
+
+	for (cpu = nr_cpu_ids; cpu-- > 0 && done < want;) {
+		if (!cpu_removable(cpu))
+			continue;
+		if (done && upcall_stopping()) {
+			ret = -ESHUTDOWN;
+			break;
+		}
+		/* remove_cpu() returns 1 when sysfs offlined it meanwhile. */
+		ret = remove_cpu(cpu);
+		if (ret < 0) {
+			pr_warn_ratelimited("DEL_CPU: CPU %u failed: %d\n", cpu, ret);
+			break;
+		}
+		ret = 0;
+		pr_info("removed CPU %u\n", cpu);
+		done++;
+	}
+	*index = online - done;
+	return ret;
+}
+
+u32 upcall_cpu_ops(void)
+{
+	return BIT(UPCALL_MSG_ADD_CPU) | BIT(UPCALL_MSG_DEL_CPU);
+}
+
+u32 upcall_cpu_mode(void)
+{
+	return CPU_MODE;
+}
+
+int upcall_cpu_init(void)
+{
+	return 0;
+}
+
+void upcall_cpu_exit(void)
+{
+}
+
+#else /* no CPU hotplug on this architecture or configuration */
 
 /* No exported way to add a CPU here: GET_INFO reports no CPU ops. */
 u32 upcall_cpu_ops(void)

@@ -11,9 +11,12 @@
  * /sys/devices/upcall, and are recorded under upcall_hotplug_mutex, so that
  * DEL_MMIO only removes what ADD_MMIO added and unload removes them all.
  *
- * The IRQ is a Linux interrupt number, as on Dragonball's x86 guests (it
- * equals the GSI for the IO-APIC's pins); other architectures would need
- * Dragonball's mapping of a pin to an interrupt and are not served.
+ * The request's IRQ means what it means to Dragonball's guests: on x86 a
+ * Linux interrupt number (it equals the GSI for the IO-APIC's pins); on
+ * arm64 a GIC SPI number as a device tree's interrupt specifier writes it
+ * (INTID - 32; QEMU's virt machine gives transport n SPI 16 + n), which
+ * the module maps through the interrupt controller the guest booted with,
+ * edge-rising, as the device tree would have.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -24,7 +27,7 @@
 #include "upcall_compat.h"
 #include "upcall_validate.h"
 
-#if defined(CONFIG_X86) && IS_ENABLED(CONFIG_VIRTIO_MMIO)
+#if (defined(CONFIG_X86) || defined(CONFIG_ARM64)) && IS_ENABLED(CONFIG_VIRTIO_MMIO)
 
 #include <linux/device.h>
 #include <linux/err.h>
@@ -38,16 +41,129 @@
 #include <linux/slab.h>
 
 #define MMIO_DRIVER		"virtio-mmio"
-/* Dragonball lets hot-added devices share this interrupt. */
-#define MMIO_SHARED_IRQ		5
 
 struct mmio_dev {
 	struct list_head node;
 	struct platform_device *pdev;
 	u64 base;
 	u64 size;
-	u32 irq;
+	u32 irq;		/* as the request gave it */
+	unsigned int virq;	/* the Linux interrupt */
+	bool mapped;		/* virq was mapped for this device */
 };
+
+#ifdef CONFIG_X86
+
+/* Dragonball lets hot-added devices share this interrupt. */
+#define MMIO_SHARED_IRQ		5
+
+/* The request's IRQ is the Linux interrupt; it must exist. */
+static int mmio_irq_map(u32 irq, unsigned int *virq, bool *mapped)
+{
+	if (irq >= upcall_nr_irqs() || !irq_get_irq_data(irq)) {
+		pr_info_ratelimited("ADD_MMIO: the guest has no IRQ %u\n", irq);
+		return -EINVAL;
+	}
+	*virq = irq;
+	*mapped = false;
+	return 0;
+}
+
+/* Nothing was mapped. */
+static void mmio_irq_unmap(unsigned int virq)
+{
+}
+
+#else /* CONFIG_ARM64 */
+
+#include <linux/acpi.h>
+#include <linux/irqdomain.h>
+#include <linux/of.h>
+#include <linux/of_irq.h>
+
+/* No interrupt is shared: the GIC has SPIs to spare. */
+#define MMIO_SHARED_IRQ		U32_MAX
+
+/* GIC INTIDs 32..1019 are SPIs; the device tree numbers them from 0. */
+#define GIC_SPI_INTID		32u
+#define GIC_SPI_COUNT		988u
+/* The first cell of a GIC interrupt specifier: 0 is an SPI. */
+#define GIC_SPEC_SPI		0u
+
+/* The device tree's root interrupt controller, referenced. */
+static struct device_node *mmio_gic_node(void)
+{
+	struct device_node *root, *gic;
+	u32 cells;
+
+	root = of_find_node_by_path("/");
+	gic = root ? of_irq_find_parent(root) : NULL;
+	of_node_put(root);
+	if (gic && (of_property_read_u32(gic, "#interrupt-cells", &cells) ||
+		    cells != 3)) {
+		pr_info_ratelimited("ADD_MMIO: %pOF is not a GIC (#interrupt-cells)\n",
+				    gic);
+		of_node_put(gic);
+		gic = NULL;
+	}
+	return gic;
+}
+
+/*
+ * Map SPI @irq edge-rising: from the device tree's GIC, or through ACPI's
+ * GSI mapping (GSI = INTID) on a guest booted with ACPI.  *@mapped says
+ * the mapping is new, so that the device's removal disposes of it; a
+ * mapping that existed before (a boot device's) is never touched.
+ */
+static int mmio_irq_map(u32 irq, unsigned int *virq, bool *mapped)
+{
+	struct of_phandle_args spec = {
+		.args_count = 3,
+		.args = { GIC_SPEC_SPI, irq, IRQ_TYPE_EDGE_RISING },
+	};
+	struct irq_domain *domain;
+	int ret;
+
+	if (irq >= GIC_SPI_COUNT) {
+		pr_info_ratelimited("ADD_MMIO: SPI %u is beyond the GIC's\n", irq);
+		return -EINVAL;
+	}
+	if (!acpi_disabled) {
+		ret = acpi_register_gsi(NULL, irq + GIC_SPI_INTID,
+					ACPI_EDGE_SENSITIVE, ACPI_ACTIVE_HIGH);
+		if (ret < 0) {
+			pr_info_ratelimited("ADD_MMIO: cannot map GSI %u: %d\n",
+					    irq + GIC_SPI_INTID, ret);
+			return -EINVAL;
+		}
+		*virq = ret;
+		*mapped = false;
+		return 0;
+	}
+
+	spec.np = mmio_gic_node();
+	if (!spec.np) {
+		pr_info_ratelimited("ADD_MMIO: no GIC in the device tree\n");
+		return -ENODEV;
+	}
+	domain = irq_find_host(spec.np);
+	*mapped = !domain || !irq_find_mapping(domain, irq + GIC_SPI_INTID);
+	*virq = irq_create_of_mapping(&spec);
+	of_node_put(spec.np);
+	if (!*virq) {
+		pr_info_ratelimited("ADD_MMIO: cannot map SPI %u\n", irq);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Only device-tree mappings are ever new (*mapped). */
+static void mmio_irq_unmap(unsigned int virq)
+{
+	irq_dispose_mapping(virq);
+}
+
+#endif /* CONFIG_X86 */
 
 /* What ADD_MMIO added; under upcall_hotplug_mutex. */
 static LIST_HEAD(mmio_devs);
@@ -102,24 +218,20 @@ static int mmio_check_window(u64 base, u64 size)
 }
 
 /*
- * The interrupt must exist, and only IRQ 5 may be shared, and only among
- * hot-added devices: any other IRQ that a hot-added device or a driver
- * already uses is refused.
+ * Only IRQ 5 on x86 may be shared, and only among hot-added devices: any
+ * other IRQ that a hot-added device or a driver already uses is refused.
+ * @virq is @irq mapped (mmio_irq_map).
  */
-static int mmio_check_irq(u32 irq)
+static int mmio_check_irq(u32 irq, unsigned int virq)
 {
 	struct mmio_dev *d;
 	bool ours = false;
 
-	if (irq >= upcall_nr_irqs() || !irq_get_irq_data(irq)) {
-		pr_info_ratelimited("ADD_MMIO: the guest has no IRQ %u\n", irq);
-		return -EINVAL;
-	}
 	list_for_each_entry(d, &mmio_devs, node)
 		if (d->irq == irq)
 			ours = true;
-	if (irq == MMIO_SHARED_IRQ ? !ours && irq_has_action(irq) :
-				     ours || irq_has_action(irq)) {
+	if (irq == MMIO_SHARED_IRQ ? !ours && irq_has_action(virq) :
+				     ours || irq_has_action(virq)) {
 		pr_info_ratelimited("ADD_MMIO: IRQ %u is in use\n", irq);
 		return -EEXIST;
 	}
@@ -146,6 +258,8 @@ int upcall_mmio_add(const struct upcall_req *req)
 	struct resource res[2];
 	struct platform_device *pdev;
 	struct mmio_dev *d;
+	unsigned int virq;
+	bool mapped;
 	u64 base, size;
 	u32 irq;
 	int ret;
@@ -156,16 +270,21 @@ int upcall_mmio_add(const struct upcall_req *req)
 	ret = mmio_check_window(base, size);
 	if (ret)
 		return ret;
-	ret = mmio_check_irq(irq);
+	ret = mmio_irq_map(irq, &virq, &mapped);
 	if (ret)
 		return ret;
+	ret = mmio_check_irq(irq, virq);
+	if (ret)
+		goto unmap;
 
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
-	if (!d)
-		return -ENOMEM;
+	if (!d) {
+		ret = -ENOMEM;
+		goto unmap;
+	}
 
 	res[0] = (struct resource)DEFINE_RES_MEM(base, size);
-	res[1] = (struct resource)DEFINE_RES_IRQ(irq);
+	res[1] = (struct resource)DEFINE_RES_IRQ(virq);
 	if (irq == MMIO_SHARED_IRQ)
 		res[1].flags |= IORESOURCE_IRQ_SHAREABLE;
 	info.res = res;
@@ -176,8 +295,7 @@ int upcall_mmio_add(const struct upcall_req *req)
 		ret = PTR_ERR(pdev);
 		pr_warn_ratelimited("ADD_MMIO: cannot register a device at %#llx: %d\n",
 				    base, ret);
-		kfree(d);
-		return ret;
+		goto free;
 	}
 
 	/*
@@ -190,18 +308,38 @@ int upcall_mmio_add(const struct upcall_req *req)
 		pr_info_ratelimited("ADD_MMIO: no virtio device answers at %#llx\n",
 				    base);
 		platform_device_unregister(pdev);
-		kfree(d);
-		return -ENODEV;
+		ret = -ENODEV;
+		goto free;
 	}
 
 	d->pdev = pdev;
 	d->base = base;
 	d->size = size;
 	d->irq = irq;
+	d->virq = virq;
+	d->mapped = mapped;
 	list_add_tail(&d->node, &mmio_devs);
-	pr_info("added %s at %#llx-%#llx, IRQ %u\n", dev_name(&pdev->dev),
-		base, base + size - 1, irq);
+	pr_info("added %s at %#llx-%#llx, IRQ %u (Linux IRQ %u)\n",
+		dev_name(&pdev->dev), base, base + size - 1, irq, virq);
 	return 0;
+
+free:
+	kfree(d);
+unmap:
+	if (mapped)
+		mmio_irq_unmap(virq);
+	return ret;
+}
+
+/* Unregister a device ADD_MMIO added and forget it. */
+static void mmio_remove(struct mmio_dev *d)
+{
+	pr_info("removing %s at %#llx\n", dev_name(&d->pdev->dev), d->base);
+	list_del(&d->node);
+	platform_device_unregister(d->pdev);
+	if (d->mapped)
+		mmio_irq_unmap(d->virq);
+	kfree(d);
 }
 
 int upcall_mmio_del(const struct upcall_req *req)
@@ -220,10 +358,7 @@ int upcall_mmio_del(const struct upcall_req *req)
 		return -ENODEV;
 	}
 
-	pr_info("removing %s at %#llx\n", dev_name(&d->pdev->dev), base);
-	list_del(&d->node);
-	platform_device_unregister(d->pdev);
-	kfree(d);
+	mmio_remove(d);
 	return 0;
 }
 
@@ -248,20 +383,15 @@ void upcall_mmio_exit(void)
 	struct mmio_dev *d, *tmp;
 
 	mutex_lock(&upcall_hotplug_mutex);
-	list_for_each_entry_safe(d, tmp, &mmio_devs, node) {
-		pr_info("removing %s at %#llx\n", dev_name(&d->pdev->dev),
-			d->base);
-		list_del(&d->node);
-		platform_device_unregister(d->pdev);
-		kfree(d);
-	}
+	list_for_each_entry_safe(d, tmp, &mmio_devs, node)
+		mmio_remove(d);
 	mutex_unlock(&upcall_hotplug_mutex);
 
 	root_device_unregister(mmio_root);
 	mmio_root = NULL;
 }
 
-#else /* !(CONFIG_X86 && CONFIG_VIRTIO_MMIO) */
+#else /* !((CONFIG_X86 || CONFIG_ARM64) && CONFIG_VIRTIO_MMIO) */
 
 u32 upcall_mmio_ops(void)
 {
