@@ -432,9 +432,7 @@ static bool cpu_parked(unsigned int cpu)
 /* An online CPU that may go: not CPU 0, and PSCI can take it down. */
 static bool cpu_removable(unsigned int cpu)
 {
-	struct device *dev = get_cpu_device(cpu);
-
-	return cpu && cpu_online(cpu) && dev && !dev->offline_disabled;
+	return cpu && cpu_online(cpu) && cpu_is_hotpluggable(cpu);
 }
 
 int upcall_cpu_add(const struct upcall_req *req, u32 *index)
