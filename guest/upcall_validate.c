@@ -128,7 +128,8 @@ int upcall_validate_mem_range(__u64 addr, __u64 size, __u64 block)
 /*
  * The window must hold the virtio-mmio register block the driver reads
  * (0x000..0x0ff) and its 32-bit registers must be aligned.  IRQ 0 is the
- * timer on x86 and "no interrupt" to the platform bus, never a device's.
+ * timer on x86 and "no interrupt" to the platform bus, never a device's;
+ * on arm64 the IRQ is a GIC SPI number, and SPI 0 is one like the others.
  */
 static int check_mmio(const __u8 *body)
 {
@@ -144,7 +145,7 @@ static int check_mmio(const __u8 *body)
 		return -EINVAL;
 	if (size < UPCALL_MMIO_MIN_SIZE || (base & (UPCALL_MMIO_ALIGN - 1)))
 		return -EINVAL;
-	if (irq == 0)
+	if (irq == 0 && !UPCALL_MMIO_IRQ0_OK)
 		return -EINVAL;
 	return 0;
 }

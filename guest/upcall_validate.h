@@ -31,6 +31,13 @@
 #define UPCALL_CPU_REQ_SIZE	((__u32)sizeof(struct upcall_cpu_request_x86))
 #endif
 
+/* ADD_MMIO's IRQ 0: x86's timer, but arm64's first GIC SPI (a device's). */
+#if defined(__aarch64__)
+#define UPCALL_MMIO_IRQ0_OK	1
+#else
+#define UPCALL_MMIO_IRQ0_OK	0
+#endif
+
 /* APIC id 0xff is the xAPIC broadcast id; firmware never assigns it. */
 #define UPCALL_APIC_ID_BROADCAST	0xffu
 

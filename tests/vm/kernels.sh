@@ -12,6 +12,11 @@
 #   6.1-builtin, 6.12-builtin       built here from Debian's linux-source
 #                                   with the server built in, no modules
 #
+# Each series comes for amd64 and arm64 (the flavour names the
+# architecture: amd64, cloud-amd64, arm64, cloud-arm64).  arm64 modules are
+# cross-built: Debian's arm64 headers with the host's linux-kbuild tools of
+# the same version and gcc-aarch64-linux-gnu (in the chroot for 7.x).
+#
 # Everything is cached by what it is made from: a kernel's packages by
 # their version, the chroot by the package list it is made of, a module
 # by the hash of guest/ and the kernel it is for.
@@ -61,6 +66,35 @@ trixie_root() {
 	touch "$TRIXIE_ROOT/.done"
 }
 
+# The trixie chroot, able to cross-build arm64 modules (arm64 package
+# lists, gcc-aarch64-linux-gnu): added to it once.
+trixie_cross() {
+	trixie_root
+	[ -f "$TRIXIE_ROOT/.cross-arm64" ] && return 0
+	msg "adding the arm64 cross compiler to the trixie chroot"
+	{
+		chroot "$TRIXIE_ROOT" dpkg --add-architecture arm64 &&
+			chroot "$TRIXIE_ROOT" apt-get update -qq &&
+			chroot "$TRIXIE_ROOT" env DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu
+	} >"$TRIXIE_ROOT/cross.log" 2>&1 ||
+		{ tail -20 "$TRIXIE_ROOT/cross.log" >&2; die "cannot add gcc-aarch64-linux-gnu to the trixie chroot"; }
+	touch "$TRIXIE_ROOT/.cross-arm64"
+}
+
+# kernel_arch KVER: the Debian architecture of a kernel release
+kernel_arch() {
+	case $1 in
+	*-arm64) echo arm64 ;;
+	*) echo amd64 ;;
+	esac
+}
+
+# kernel_flavourless KVER: KVER without its flavour (6.1.0-57, 6.12.118+deb12)
+kernel_flavourless() {
+	sed -E 's/-(cloud-)?(amd64|arm64)$//' <<<"$1"
+}
+
 # in_trixie CMD...: run CMD in the chroot, with /proc (objtool needs it)
 # mounted in a private mount namespace that ends with the command
 in_trixie() {
@@ -88,7 +122,8 @@ kernel_newest() {
 }
 
 # kernel_resolve SERIES [FLAVOUR]: the newest Debian kernel release of
-# SERIES (FLAVOUR amd64, the default, or cloud-amd64); sets KVER
+# SERIES (FLAVOUR amd64, the default, cloud-amd64, arm64 or cloud-arm64);
+# sets KVER
 kernel_resolve() {
 	local series=$1 flavour=${2:-amd64} re
 	kernel_series_ok "$series" || die "unknown kernel series '$series' (6.1, 6.12, 7.x or 7.N)"
@@ -100,7 +135,10 @@ kernel_resolve() {
 	esac
 	re="^linux-headers-($re-$flavour)\$"
 	# Made here, not in the command substitutions below.
-	kernel_in_trixie "$series" && trixie_root
+	if kernel_in_trixie "$series"; then
+		trixie_root
+		[[ $flavour != *arm64 ]] || trixie_cross
+	fi
 	KVER=$(kernel_newest "$series" "$re")
 	if [ -z "$KVER" ] && [ "$(id -u)" -eq 0 ]; then
 		kernel_apt "$series" apt-get update -qq >/dev/null 2>&1 || true
@@ -143,10 +181,12 @@ kernel_image() {
 	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
 	# From 7.x Debian splits the image into binary, modules and base
 	# packages under /usr/lib/modules; the image package depends on them.
-	local pkgs=("linux-image-$kver") p
-	for p in linux-binary linux-modules linux-base; do
-		kernel_apt "$series" apt-cache show "$p-$kver" >/dev/null 2>&1 &&
-			pkgs+=("$p-$kver")
+	local arch pkgs=() p
+	arch=$(kernel_arch "$kver")
+	if [ "$arch" = arm64 ] && kernel_in_trixie "$series"; then trixie_cross; fi
+	for p in linux-image linux-binary linux-modules linux-base; do
+		kernel_apt "$series" apt-cache show "$p-$kver:$arch" >/dev/null 2>&1 &&
+			pkgs+=("$p-$kver:$arch")
 	done
 	kernel_download "$series" "$tmp" "${pkgs[@]}"
 	for f in "$tmp"/*.deb; do dpkg -x "$f" "$tmp/x"; done
@@ -181,9 +221,11 @@ kernel_image() {
 # unpacked (not installed: that would pull in the kernel image); sets KDIR
 # (a path inside the chroot for 7.x)
 kernel_headers() {
-	local series=$1 kver=$2 root tmp common kbuild f
-	common=$(sed -E 's/-(cloud-)?amd64$/-common/' <<<"$kver")
-	kbuild=linux-kbuild-$(sed -E 's/-(cloud-)?amd64$//' <<<"$kver")
+	local series=$1 kver=$2 root tmp common kbuild arch f
+	arch=$(kernel_arch "$kver")
+	common=$(kernel_flavourless "$kver")-common
+	# The build tools run here: the host's (or chroot's) architecture
+	kbuild=linux-kbuild-$(kernel_flavourless "$kver")
 	# 6.1's kbuild package is per series: linux-kbuild-6.1
 	[[ $kver == 6.1.0-* ]] && kbuild=linux-kbuild-6.1
 	if kernel_in_trixie "$series"; then
@@ -199,7 +241,7 @@ kernel_headers() {
 	fi
 	msg "downloading linux-headers-$kver"
 	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
-	kernel_download "$series" "$tmp" "linux-headers-$kver" "linux-headers-$common" "$kbuild"
+	kernel_download "$series" "$tmp" "linux-headers-$kver:$arch" "linux-headers-$common" "$kbuild"
 	for f in "$tmp"/*.deb; do dpkg -x "$f" "$root"; done
 	rm -rf "$tmp"
 	if kernel_in_trixie "$series"; then
@@ -242,11 +284,12 @@ kernel_module() {
 	rm -rf "$host_dir"
 	mkdir -p "$host_dir"
 	kernel_sources "$src" | (cd "$src" && cpio -0 -pdmL --quiet "$host_dir")
-	local rc=0
+	local rc=0 cross=()
+	[ "$(kernel_arch "$kver")" = arm64 ] && cross=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
 	if kernel_in_trixie "$series"; then
-		in_trixie make -C "$KDIR" M="$dir" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
+		in_trixie make -C "$KDIR" M="$dir" "${cross[@]}" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
 	else
-		make -C "$KDIR" M="$dir" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
+		make -C "$KDIR" M="$dir" "${cross[@]}" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
 	fi
 	[ $rc -eq 0 ] && mv "$host_dir/$name.ko" "$MODULE_KO"
 	rm -rf "$host_dir"
@@ -255,7 +298,7 @@ kernel_module() {
 
 # kernel_module_cpu_mode KO: the vCPU mode upcall.ko was built with:
 # hotadd where it imports arch_register_cpu (guest/upcall_compat.h),
-# parked elsewhere.  grep reads all of nm's output: with pipefail, an
+# parked elsewhere (arm64 always).  grep reads all of nm's output: with pipefail, an
 # early exit (grep -q) would fail the pipeline now and then.
 kernel_module_cpu_mode() {
 	if nm -u "$1" | grep -w arch_register_cpu >/dev/null; then
