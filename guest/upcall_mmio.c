@@ -109,11 +109,37 @@ static struct device_node *mmio_gic_node(void)
 	return gic;
 }
 
+#ifdef CONFIG_ACPI
+/*
+ * A guest booted with ACPI: the GSI is the INTID.  The mapping is shared
+ * with whatever else registered that GSI, so it is never disposed of.
+ */
+static int mmio_irq_map_acpi(u32 irq, unsigned int *virq)
+{
+	int ret;
+
+	ret = acpi_register_gsi(NULL, irq + GIC_SPI_INTID,
+				ACPI_EDGE_SENSITIVE, ACPI_ACTIVE_HIGH);
+	if (ret < 0) {
+		pr_info_ratelimited("ADD_MMIO: cannot map GSI %u: %d\n",
+				    irq + GIC_SPI_INTID, ret);
+		return -EINVAL;
+	}
+	*virq = ret;
+	return 0;
+}
+#else
+static int mmio_irq_map_acpi(u32 irq, unsigned int *virq)
+{
+	return -ENODEV;
+}
+#endif
+
 /*
  * Map SPI @irq edge-rising: from the device tree's GIC, or through ACPI's
- * GSI mapping (GSI = INTID) on a guest booted with ACPI.  *@mapped says
- * the mapping is new, so that the device's removal disposes of it; a
- * mapping that existed before (a boot device's) is never touched.
+ * GSI mapping on a guest booted with ACPI.  *@mapped says the mapping is
+ * new, so that the device's removal disposes of it; a mapping that
+ * existed before (a boot device's) is never touched.
  */
 static int mmio_irq_map(u32 irq, unsigned int *virq, bool *mapped)
 {
@@ -122,24 +148,14 @@ static int mmio_irq_map(u32 irq, unsigned int *virq, bool *mapped)
 		.args = { GIC_SPEC_SPI, irq, IRQ_TYPE_EDGE_RISING },
 	};
 	struct irq_domain *domain;
-	int ret;
 
 	if (irq >= GIC_SPI_COUNT) {
 		pr_info_ratelimited("ADD_MMIO: SPI %u is beyond the GIC's\n", irq);
 		return -EINVAL;
 	}
-	if (!acpi_disabled) {
-		ret = acpi_register_gsi(NULL, irq + GIC_SPI_INTID,
-					ACPI_EDGE_SENSITIVE, ACPI_ACTIVE_HIGH);
-		if (ret < 0) {
-			pr_info_ratelimited("ADD_MMIO: cannot map GSI %u: %d\n",
-					    irq + GIC_SPI_INTID, ret);
-			return -EINVAL;
-		}
-		*virq = ret;
-		*mapped = false;
-		return 0;
-	}
+	*mapped = false;
+	if (!acpi_disabled)
+		return mmio_irq_map_acpi(irq, virq);
 
 	spec.np = mmio_gic_node();
 	if (!spec.np) {
