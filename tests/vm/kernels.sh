@@ -308,6 +308,13 @@ kernel_module_cpu_mode() {
 	fi
 }
 
+# kernel_pkg_version SERIES PKG: the candidate version of PKG in SERIES'
+# package lists, or nothing
+kernel_pkg_version() {
+	kernel_apt "$1" apt-cache show --no-all-versions "$2" 2>/dev/null |
+		sed -n 's/^Version: //p'
+}
+
 # kernel_source_pkg SERIES: Debian's kernel source package of SERIES and
 # its version: sets SRC_PKG (linux-source-N.M) and SRC_VER
 kernel_source_pkg() {
@@ -318,12 +325,10 @@ kernel_source_pkg() {
 		n=$(sed -E 's/^([0-9]+\.[0-9]+).*/\1/' <<<"$KVER")
 	fi
 	SRC_PKG=linux-source-$n
-	SRC_VER=$(kernel_apt "$series" apt-cache show --no-all-versions "$SRC_PKG" 2>/dev/null |
-		sed -n 's/^Version: //p')
+	SRC_VER=$(kernel_pkg_version "$series" "$SRC_PKG")
 	if [ -z "$SRC_VER" ] && [ "$(id -u)" -eq 0 ]; then
 		kernel_apt "$series" apt-get update -qq >/dev/null 2>&1 || true
-		SRC_VER=$(kernel_apt "$series" apt-cache show --no-all-versions "$SRC_PKG" 2>/dev/null |
-			sed -n 's/^Version: //p')
+		SRC_VER=$(kernel_pkg_version "$series" "$SRC_PKG")
 	fi
 	[ -n "$SRC_VER" ] || die "no $SRC_PKG in the package lists"
 }
@@ -406,4 +411,57 @@ kernel_builtin() {
 	rm -rf "$tmp"
 	touch "$BUILTIN_DIR/.done"
 	msg "built $(cat "$BUILTIN_DIR/release") in $((SECONDS - t)) s"
+}
+
+# kernel_builtin_arm64 SERIES: compile the built-in server for arm64 in
+# Debian's linux-source of SERIES (6.1 or 6.12) patched by
+# create-patch.sh: arm64 defconfig + guest/upcall.config, then only
+# drivers/virt/upcall/ (and what it needs), cross-built; a warning there
+# fails.  Sets BUILTIN_LOG.  Done once per source version, patch, fragment
+# and cross compiler (a marker in the cache); returns non-zero on failure.
+kernel_builtin_arm64() {
+	local series=${1%-builtin} vm top_dir patch key tmp tree out t f done_file
+	vm=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	top_dir=$(cd "$vm/../.." && pwd)
+	[[ $series == 6.1 || $series == 6.12 ]] ||
+		die "no built-in arm64 check for series '$series' (6.1 or 6.12)"
+	kernel_source_pkg "$series"
+	patch=$("$top_dir/guest/scripts/create-patch.sh") ||
+		die "guest/scripts/create-patch.sh failed"
+	key=$( (echo "linux-source-$series $SRC_VER arm64"; echo "$patch"
+		cat "$top_dir/guest/upcall.config"
+		aarch64-linux-gnu-gcc --version | head -1) | sha256sum | cut -c1-16)
+	done_file=$cache/builtin-arm64-$series-$key.log
+	BUILTIN_LOG=$done_file
+	[ -f "$done_file" ] && return 0
+
+	msg "compiling the built-in server for arm64 in linux-source-$series (a few minutes, once)"
+	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
+	BUILTIN_LOG=$tmp/build.log
+	kernel_source "$series" "$tmp"
+	tree=$tmp/linux-source-$series
+	out=$tmp/out
+	echo "$patch" | (cd "$tree" && patch -p1 --fuzz 0 -s) ||
+		{ echo "the patch does not apply" >"$BUILTIN_LOG"; return 1; }
+	t=$SECONDS
+	local mk=(make -C "$tree" O="$out" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
+	if ! {
+		"${mk[@]}" defconfig &&
+			"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
+				"$top_dir/guest/upcall.config" &&
+			"${mk[@]}" olddefconfig &&
+			grep -qx 'CONFIG_UPCALL_GUEST=y' "$out/.config" &&
+			"${mk[@]}" -j"$(nproc)" drivers/virt/upcall/
+	} >"$BUILTIN_LOG" 2>&1; then
+		return 1
+	fi
+	[ -f "$out/drivers/virt/upcall/built-in.a" ] || return 1
+	if grep -E '^([^ :]*/)?drivers/virt/upcall/[^ :]+:[0-9]+(:[0-9]+)?: (warning|error):' \
+		"$BUILTIN_LOG" >&2; then
+		return 1
+	fi
+	echo "compiled in $((SECONDS - t)) s on $(nproc) CPUs" >>"$BUILTIN_LOG"
+	mv "$BUILTIN_LOG" "$done_file"
+	BUILTIN_LOG=$done_file
+	rm -rf "$tmp"
 }
