@@ -82,6 +82,18 @@ static u64 devmgr_mem_block_size(void)
 #endif
 }
 
+/* The CPU request format this kernel takes: the VMM must speak it. */
+static u32 devmgr_arch(void)
+{
+#if defined(CONFIG_X86_64)
+	return UPCALL_GUEST_ARCH_X86_64;
+#elif defined(CONFIG_ARM64)
+	return UPCALL_GUEST_ARCH_AARCH64;
+#else
+	return UPCALL_GUEST_ARCH_UNKNOWN;
+#endif
+}
+
 static u32 devmgr_served(void)
 {
 	return upcall_cpu_ops() | upcall_mem_ops() | upcall_mmio_ops() |
@@ -105,6 +117,7 @@ static int devmgr_get_info(const struct upcall_req *req, u8 *body, u32 *size)
 	info.cpus_online = cpu_to_le32(num_online_cpus());
 	info.mem_policy = cpu_to_le32(upcall_mem_policy());
 	info.cpu_mode = cpu_to_le32(upcall_cpu_mode());
+	info.arch = cpu_to_le32(devmgr_arch());
 
 	memcpy(body, &info, sizeof(info));
 	*size = sizeof(info);

@@ -359,6 +359,11 @@ UPCALL_EXPORT int upcall_request_get_cpu_index(upcall_request *req,
 	return 0;
 }
 
+/* upcall_info.arch hands the guest's word on as an upcall_arch. */
+_Static_assert((int)UPCALL_GUEST_ARCH_X86_64 == (int)UPCALL_ARCH_X86_64 &&
+	       (int)UPCALL_GUEST_ARCH_AARCH64 == (int)UPCALL_ARCH_AARCH64,
+	       "enum upcall_guest_arch must match upcall_arch");
+
 UPCALL_EXPORT int upcall_request_get_info(upcall_request *req,
 					  upcall_info *info)
 {
@@ -386,6 +391,8 @@ UPCALL_EXPORT int upcall_request_get_info(upcall_request *req,
 	info->mem_policy = le32toh(w->mem_policy);
 	/* 0 from a guest before info version 0x0101: UPCALL_CPU_MODE_UNKNOWN. */
 	info->cpu_mode = le32toh(w->cpu_mode);
+	/* A guest before info version 0x0102 sends 0: UPCALL_GUEST_ARCH_UNKNOWN. */
+	info->arch = le32toh(w->arch);
 	return 0;
 }
 

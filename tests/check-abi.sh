@@ -19,10 +19,11 @@
 # Update the baseline only together with a new version node in
 # libupcall.map (additions), a new soname (anything incompatible), or a
 # field that takes over reserved space in a public struct (same size, no
-# other member moved: upcall_info.cpu_mode took reserved[0]); the commit
-# shows abidiff's report of the old baseline against the new.  Not a
-# libabigail suppression for such a field: has_data_member_inserted_*
-# hides every change to the struct that does not shrink it.
+# other member moved: upcall_info.cpu_mode took reserved[0], arch the
+# word after it); the commit shows abidiff's report of the old baseline
+# against the new.  Not a libabigail suppression for such a field:
+# has_data_member_inserted_* hides every change to the struct that does
+# not shrink it.
 set -euo pipefail
 
 top_srcdir=${top_srcdir:-$(dirname "$0")/..}

@@ -531,10 +531,11 @@ START_TEST(test_info)
 
 	GUEST(NULL);
 	run_cli(&r, ARGS("--socket", sock_path, "info"));
-	expect_done(&r, "version: 1.1\n"
+	expect_done(&r, "version: 1.2\n"
 		    "operations: cpu-add cpu-del mem-add mem-del mmio-add mmio-del pci-add pci-del\n"
 		    "cpus: possible 8, present 1, online 1\n"
 		    "cpu mode: hotadd\n"
+		    "arch: x86_64\n"
 		    "memory block size: 0x8000000\n"
 		    "memory online policy: online_movable\n");
 	guest_finish(1);
@@ -570,6 +571,51 @@ START_TEST(test_info_cpu_mode)
 	expect(&r, 0);
 	ck_assert_msg(!strncmp(r.out, "version: 1.0\n", 13), "%s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.out, "\ncpu mode: unknown\n"));
+	guest_finish(1);
+}
+END_TEST
+
+/*
+ * The guest's architecture, and a warning naming the --arch to use where
+ * the session's is another; the command still succeeds.
+ */
+START_TEST(test_info_arch)
+{
+	static const struct {
+		const char *guest, *cli, *line, *warning;
+	} cases[] = {
+		{ "x86_64", "x86_64", "\narch: x86_64\n", NULL },
+		{ "aarch64", "aarch64", "\narch: aarch64\n", NULL },
+		{ "aarch64", "arm64", "\narch: aarch64\n", NULL },
+		{ "aarch64", "x86_64", "\narch: aarch64\n",
+		  "upcall: info: warning: the guest is aarch64 but --arch is x86_64: use --arch aarch64\n" },
+		{ "x86_64", "aarch64", "\narch: x86_64\n",
+		  "upcall: info: warning: the guest is x86_64 but --arch is aarch64: use --arch x86_64\n" },
+		/* A value of a later guest: nothing to suggest. */
+		{ "9", "x86_64", "\narch: unknown\n", NULL },
+		{ "unknown", "aarch64", "\narch: unknown\n", NULL },
+	};
+	struct result r;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		GUEST("--arch", cases[i].guest);
+		run_cli(&r, ARGS("--socket", sock_path, "--arch", cases[i].cli,
+				 "info"));
+		expect(&r, 0);
+		ck_assert_msg(strstr(r.out, cases[i].line), "%s: %s",
+			      cases[i].guest, r.out);
+		ck_assert_str_eq(r.err, cases[i].warning ? cases[i].warning : "");
+		guest_finish(1);
+	}
+
+	/* A guest of info version 1.1 does not say: no warning either. */
+	GUEST("--info-version", "0x0101", "--arch", "0");
+	run_cli(&r, ARGS("--socket", sock_path, "--arch", "aarch64", "info"));
+	expect(&r, 0);
+	ck_assert_msg(!strncmp(r.out, "version: 1.1\n", 13), "%s", r.out);
+	ck_assert_ptr_nonnull(strstr(r.out, "\ncpu mode: hotadd\narch: unknown\n"));
+	ck_assert_str_eq(r.err, "");
 	guest_finish(1);
 }
 END_TEST
@@ -827,6 +873,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_help);
 	tcase_add_test(tc, test_info);
 	tcase_add_test(tc, test_info_cpu_mode);
+	tcase_add_test(tc, test_info_arch);
 	tcase_add_test(tc, test_info_unsupported);
 	suite_add_tcase(s, tc);
 

@@ -26,11 +26,17 @@ START_TEST(test_constants)
 	ck_assert_int_eq(UPCALL_MSG_ADD_PCI, 7);
 	ck_assert_int_eq(UPCALL_MSG_DEL_PCI, 8);
 
-	ck_assert_uint_eq(UPCALL_INFO_VERSION, 0x0101);
+	ck_assert_uint_eq(UPCALL_INFO_VERSION, 0x0102);
 	ck_assert_uint_eq(UPCALL_CPU_MODE_UNKNOWN, 0);
 	ck_assert_uint_eq(UPCALL_CPU_MODE_NONE, 1);
 	ck_assert_uint_eq(UPCALL_CPU_MODE_HOTADD, 2);
 	ck_assert_uint_eq(UPCALL_CPU_MODE_PARKED, 3);
+	ck_assert_uint_eq(UPCALL_GUEST_ARCH_UNKNOWN, 0);
+	ck_assert_uint_eq(UPCALL_GUEST_ARCH_X86_64, 1);
+	ck_assert_uint_eq(UPCALL_GUEST_ARCH_AARCH64, 2);
+	/* upcall_info.arch is an upcall_arch where the guest says. */
+	ck_assert_uint_eq(UPCALL_GUEST_ARCH_X86_64, UPCALL_ARCH_X86_64);
+	ck_assert_uint_eq(UPCALL_GUEST_ARCH_AARCH64, UPCALL_ARCH_AARCH64);
 }
 END_TEST
 
@@ -72,20 +78,27 @@ START_TEST(test_sizes)
 	ck_assert_uint_eq(offsetof(struct upcall_info_reply, cpus_possible), 16);
 	ck_assert_uint_eq(offsetof(struct upcall_info_reply, mem_policy), 28);
 	ck_assert_uint_eq(offsetof(struct upcall_info_reply, cpu_mode), 32);
-	ck_assert_uint_eq(offsetof(struct upcall_info_reply, reserved), 36);
-	ck_assert_uint_eq(sizeof(((struct upcall_info_reply *)0)->reserved), 28);
+	ck_assert_uint_eq(offsetof(struct upcall_info_reply, arch), 36);
+	ck_assert_uint_eq(offsetof(struct upcall_info_reply, reserved), 40);
+	ck_assert_uint_eq(sizeof(((struct upcall_info_reply *)0)->reserved), 24);
 	/* The spec counts from the start of the message. */
 	ck_assert_uint_eq(sizeof(struct upcall_reply_header) +
 			  offsetof(struct upcall_info_reply, cpu_mode), 52);
+	ck_assert_uint_eq(sizeof(struct upcall_reply_header) +
+			  offsetof(struct upcall_info_reply, arch), 56);
 
-	/* The public struct: cpu_mode took reserved[0], nothing else moved. */
+	/*
+	 * The public struct: cpu_mode took reserved[0], arch the next word,
+	 * nothing else moved.
+	 */
 	ck_assert_uint_eq(sizeof(upcall_info), 64);
 	ck_assert_uint_eq(offsetof(upcall_info, mem_block_size), 8);
 	ck_assert_uint_eq(offsetof(upcall_info, cpus_possible), 16);
 	ck_assert_uint_eq(offsetof(upcall_info, mem_policy), 28);
 	ck_assert_uint_eq(offsetof(upcall_info, cpu_mode), 32);
-	ck_assert_uint_eq(offsetof(upcall_info, reserved), 36);
-	ck_assert_uint_eq(sizeof(((upcall_info *)0)->reserved), 28);
+	ck_assert_uint_eq(offsetof(upcall_info, arch), 36);
+	ck_assert_uint_eq(offsetof(upcall_info, reserved), 40);
+	ck_assert_uint_eq(sizeof(((upcall_info *)0)->reserved), 24);
 
 	ck_assert_uint_eq(sizeof(struct upcall_reply_header), 20);
 	ck_assert_uint_eq(offsetof(struct upcall_reply_header, result), 16);

@@ -278,13 +278,14 @@ START_TEST(test_get_info)
 	ck_assert_uint_eq(info.cpus_online, 1);
 	ck_assert_uint_eq(info.mem_policy, UPCALL_MEM_POLICY_ONLINE_MOVABLE);
 	ck_assert_uint_eq(info.cpu_mode, UPCALL_CPU_MODE_HOTADD);
-	for (i = 0; i < 7; i++)
+	ck_assert_uint_eq(info.arch, UPCALL_GUEST_ARCH_X86_64);
+	for (i = 0; i < 6; i++)
 		ck_assert_uint_eq(info.reserved[i], 0);
 	upcall_request_unref(req);
 
 	/* Other values travel too. */
 	memset(&w, 0, sizeof(w));
-	w.version = 0x0102;
+	w.version = 0x0103;
 	w.ops = 0x1e;
 	w.mem_block_size = 0x40000000ull << 4;
 	w.cpus_possible = 240;
@@ -292,11 +293,12 @@ START_TEST(test_get_info)
 	w.cpus_online = 16;
 	w.mem_policy = UPCALL_MEM_POLICY_UNKNOWN;
 	w.cpu_mode = UPCALL_CPU_MODE_PARKED;
+	w.arch = UPCALL_GUEST_ARCH_AARCH64;
 	/* A later guest's fields are not ours to pass on. */
 	memset(w.reserved, 0xff, sizeof(w.reserved));
 	fg_set_info(E.fg, &w);
 	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, NULL, &info), 0);
-	ck_assert_uint_eq(info.version, 0x102);
+	ck_assert_uint_eq(info.version, 0x103);
 	ck_assert_uint_eq(info.ops, 0x1e);
 	ck_assert_uint_eq(info.mem_block_size, 0x400000000ull);
 	ck_assert_uint_eq(info.cpus_possible, 240);
@@ -304,18 +306,45 @@ START_TEST(test_get_info)
 	ck_assert_uint_eq(info.cpus_online, 16);
 	ck_assert_uint_eq(info.mem_policy, 0xffffffffu);
 	ck_assert_uint_eq(info.cpu_mode, UPCALL_CPU_MODE_PARKED);
-	for (i = 0; i < 7; i++)
+	ck_assert_uint_eq(info.arch, UPCALL_GUEST_ARCH_AARCH64);
+	/* The guest's arch is the session's to choose: nothing changes it. */
+	ck_assert_int_eq(upcall_session_get_arch(E.s), UPCALL_ARCH_X86_64);
+	for (i = 0; i < 6; i++)
 		ck_assert_uint_eq(info.reserved[i], 0);
 
-	/* A mode this library does not know is passed on as it is. */
+	/* A mode or arch this library does not know is passed on as it is. */
 	w.cpu_mode = 0x1234;
+	w.arch = 0x5678;
 	fg_set_info(E.fg, &w);
 	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, NULL, &info), 0);
 	ck_assert_uint_eq(info.cpu_mode, 0x1234);
+	ck_assert_uint_eq(info.arch, 0x5678);
 }
 END_TEST
 
-/* A guest of info version 1.0 has 0 where cpu_mode is: unknown. */
+/* A guest of info version 1.1 has 0 where arch is: unknown. */
+START_TEST(test_get_info_1_1)
+{
+	struct upcall_info_reply w;
+	upcall_info info;
+	int result = 1;
+
+	fg_get_info(E.fg, &w);
+	w.version = 0x0101;
+	w.arch = 0;
+	fg_set_info(E.fg, &w);
+	tenv_open(&E);
+	memset(&info, 0xaa, sizeof(info));
+	ck_assert_int_eq(upcall_devmgr_get_info_sync(E.s, 0, &result, &info), 0);
+	ck_assert_int_eq(result, 0);
+	ck_assert_uint_eq(info.version, 0x101);
+	ck_assert_uint_eq(info.cpu_mode, UPCALL_CPU_MODE_HOTADD);
+	ck_assert_uint_eq(info.arch, UPCALL_GUEST_ARCH_UNKNOWN);
+	ck_assert_uint_eq(info.reserved[0], 0);
+}
+END_TEST
+
+/* A guest of info version 1.0 has 0 where cpu_mode and arch are: unknown. */
 START_TEST(test_get_info_1_0)
 {
 	struct upcall_info_reply w;
@@ -325,6 +354,7 @@ START_TEST(test_get_info_1_0)
 	fg_get_info(E.fg, &w);
 	w.version = 0x0100;
 	w.cpu_mode = 0;
+	w.arch = 0;
 	fg_set_info(E.fg, &w);
 	tenv_open(&E);
 	memset(&info, 0xaa, sizeof(info));
@@ -334,6 +364,7 @@ START_TEST(test_get_info_1_0)
 	ck_assert_uint_eq(info.ops, 0x1fe);
 	ck_assert_uint_eq(info.mem_policy, UPCALL_MEM_POLICY_ONLINE_MOVABLE);
 	ck_assert_uint_eq(info.cpu_mode, UPCALL_CPU_MODE_UNKNOWN);
+	ck_assert_uint_eq(info.arch, UPCALL_GUEST_ARCH_UNKNOWN);
 }
 END_TEST
 
@@ -1231,6 +1262,7 @@ static Suite *request_suite(void)
 	tcase_add_test(tc, test_mem_add_not_movable);
 	tcase_add_test(tc, test_pci);
 	tcase_add_test(tc, test_get_info);
+	tcase_add_test(tc, test_get_info_1_1);
 	tcase_add_test(tc, test_get_info_1_0);
 	tcase_add_test(tc, test_get_info_unsupported);
 	suite_add_tcase(s, tc);

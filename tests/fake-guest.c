@@ -21,7 +21,7 @@ static void usage(FILE *f)
 
 	fputs("Usage: fake-guest --socket PATH [--plain] [--behavior NAME]\n"
 	      "                  [--result N] [--index N] [--delay-ms N] [--no-info]\n"
-	      "                  [--info-version N] [--cpu-mode MODE]\n"
+	      "                  [--info-version N] [--cpu-mode MODE] [--arch ARCH]\n"
 	      "\n"
 	      "  --socket PATH    listen on this Unix socket (removed first)\n"
 	      "  --plain          no hybrid-vsock handshake: start at the service byte\n"
@@ -30,9 +30,11 @@ static void usage(FILE *f)
 	      "  --index N        the CPU reply index, default the request's count\n"
 	      "  --delay-ms N     wait before each reply\n"
 	      "  --no-info        answer GET_INFO with -1, as a Dragonball guest does\n"
-	      "  --info-version N the GET_INFO version, default 0x0101\n"
+	      "  --info-version N the GET_INFO version, default 0x0102\n"
 	      "  --cpu-mode MODE  the GET_INFO CPU mode: unknown, none, hotadd (the\n"
 	      "                   default), parked, or a number\n"
+	      "  --arch ARCH      the GET_INFO architecture: unknown, x86_64 (the\n"
+	      "                   default), aarch64, or a number\n"
 	      "\nBehaviors:", f);
 	for (i = 0; i < FG_BEHAVIOR_MAX; i++)
 		fprintf(f, " %s", fg_behavior_name(i));
@@ -62,7 +64,7 @@ struct options {
 	int behavior;
 	long result, index, delay_ms;
 	int info;
-	long info_version, cpu_mode;
+	long info_version, cpu_mode, arch;
 };
 
 static const char *const cpu_modes[] = {
@@ -72,17 +74,27 @@ static const char *const cpu_modes[] = {
 	[UPCALL_CPU_MODE_PARKED] = "parked",
 };
 
-/* A mode's name, or any number (a guest may report one we do not know). */
-static int parse_cpu_mode(const char *s, long *out)
+static const char *const arches[] = {
+	[UPCALL_GUEST_ARCH_UNKNOWN] = "unknown",
+	[UPCALL_GUEST_ARCH_X86_64] = "x86_64",
+	[UPCALL_GUEST_ARCH_AARCH64] = "aarch64",
+};
+
+/*
+ * One of @n @names (its index), or any number: a guest may report a value
+ * we do not know.
+ */
+static int parse_name(const char *opt, const char *const *names, size_t n,
+		      const char *s, long *out)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(cpu_modes) / sizeof(cpu_modes[0]); i++)
-		if (!strcmp(s, cpu_modes[i])) {
+	for (i = 0; i < n; i++)
+		if (!strcmp(s, names[i])) {
 			*out = (long)i;
 			return 0;
 		}
-	return parse_num("--cpu-mode", s, 0, INT32_MAX, out);
+	return parse_num(opt, s, 0, INT32_MAX, out);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -97,6 +109,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "no-info", no_argument, NULL, 'n' },
 		{ "info-version", required_argument, NULL, 'I' },
 		{ "cpu-mode", required_argument, NULL, 'c' },
+		{ "arch", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -104,7 +117,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	*o = (struct options){ .hybrid = 1, .behavior = FG_OK, .index = -1,
 			       .info = 1, .info_version = UPCALL_INFO_VERSION,
-			       .cpu_mode = UPCALL_CPU_MODE_HOTADD };
+			       .cpu_mode = UPCALL_CPU_MODE_HOTADD,
+			       .arch = UPCALL_GUEST_ARCH_X86_64 };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -145,7 +159,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -1;
 			break;
 		case 'c':
-			if (parse_cpu_mode(optarg, &o->cpu_mode) < 0)
+			if (parse_name("--cpu-mode", cpu_modes,
+				       sizeof(cpu_modes) / sizeof(cpu_modes[0]),
+				       optarg, &o->cpu_mode) < 0)
+				return -1;
+			break;
+		case 'a':
+			if (parse_name("--arch", arches,
+				       sizeof(arches) / sizeof(arches[0]),
+				       optarg, &o->arch) < 0)
 				return -1;
 			break;
 		case 'h':
@@ -196,6 +218,7 @@ int main(int argc, char **argv)
 	fg_get_info(fg, &info);
 	info.version = htole32((uint32_t)o.info_version);
 	info.cpu_mode = htole32((uint32_t)o.cpu_mode);
+	info.arch = htole32((uint32_t)o.arch);
 	fg_set_info(fg, o.info ? &info : NULL);
 
 	printf("ready\n");

@@ -740,6 +740,7 @@ static void fg_default_info(struct upcall_info_reply *info)
 	info->cpus_online = htole32(1);
 	info->mem_policy = htole32(UPCALL_MEM_POLICY_ONLINE_MOVABLE);
 	info->cpu_mode = htole32(UPCALL_CPU_MODE_HOTADD);
+	info->arch = htole32(UPCALL_GUEST_ARCH_X86_64);
 }
 
 struct fake_guest *fg_new(const char *path, int hybrid)

@@ -61,8 +61,8 @@ void fg_set_delay_ms(struct fake_guest *fg, unsigned int ms);
 /*
  * The GET_INFO extension: answer with @info (copied), or, with @info NULL,
  * answer -1 with no body as a Dragonball guest does.  The default is an
- * info version UPCALL_INFO_VERSION guest serving types 1..8 with 128 MiB
- * memory blocks and CPU mode HOTADD.
+ * info version UPCALL_INFO_VERSION x86_64 guest serving types 1..8 with
+ * 128 MiB memory blocks and CPU mode HOTADD.
  */
 void fg_set_info(struct fake_guest *fg, const struct upcall_info_reply *info);
 /* The GET_INFO body it answers with (also while GET_INFO is off). */

@@ -142,7 +142,8 @@ static const char usage_text[] =
 "  pci-add BUS DEVFN    add a PCI device (DEVFN may be SLOT.FN, e.g. 1f.7)\n"
 "  pci-del BUS DEVFN    remove a PCI device\n"
 "  info                 what the guest serves, its vCPU counts and mode,\n"
-"                       memory block size and policy (an upcall extension)\n"
+"                       architecture, memory block size and policy (an\n"
+"                       upcall extension)\n"
 "\n"
 "Numbers are decimal or 0x hex; ADDR, BASE and SIZE take a K, M, G or T\n"
 "suffix (powers of 1024).\n"
@@ -581,6 +582,19 @@ static const char *cpu_mode_name(uint32_t m)
 	}
 }
 
+/* An upcall_arch, or a guest's enum upcall_guest_arch (the same numbers). */
+static const char *arch_name(uint32_t a)
+{
+	switch (a) {
+	case UPCALL_GUEST_ARCH_X86_64:
+		return "x86_64";
+	case UPCALL_GUEST_ARCH_AARCH64:
+		return "aarch64";
+	default:	/* UNKNOWN: a guest before info version 1.2 */
+		return "unknown";
+	}
+}
+
 static void print_info(const upcall_info *info)
 {
 	unsigned int t;
@@ -594,12 +608,30 @@ static void print_info(const upcall_info *info)
 	       ", online %" PRIu32 "\n", info->cpus_possible,
 	       info->cpus_present, info->cpus_online);
 	printf("cpu mode: %s\n", cpu_mode_name(info->cpu_mode));
+	printf("arch: %s\n", arch_name(info->arch));
 	printf("memory block size: 0x%" PRIx64 "\n", info->mem_block_size);
 	printf("memory online policy: %s\n", mem_policy_name(info->mem_policy));
 }
 
+/*
+ * CPU requests in the wrong format fail or act on the wrong vCPUs: say
+ * which --arch this guest wants.  Only a warning, as the answer is right.
+ */
+static void warn_arch(const struct call *c, const upcall_info *info)
+{
+	if (info->arch != UPCALL_GUEST_ARCH_X86_64 &&
+	    info->arch != UPCALL_GUEST_ARCH_AARCH64)
+		return;
+	if (info->arch == (uint32_t)c->arch)
+		return;
+	fprintf(stderr,
+		"upcall: info: warning: the guest is %s but --arch is %s: use --arch %s\n",
+		arch_name(info->arch), arch_name((uint32_t)c->arch),
+		arch_name(info->arch));
+}
+
 /* A guest without GET_INFO is no error at all: it says what it is. */
-static int submit_info(upcall_session *s, UNUSED const struct call *c,
+static int submit_info(upcall_session *s, const struct call *c,
 		       uint64_t t, int *result, UNUSED uint32_t *index)
 {
 	upcall_info info;
@@ -608,12 +640,14 @@ static int submit_info(upcall_session *s, UNUSED const struct call *c,
 	r = upcall_devmgr_get_info_sync(s, t, &res, &info);
 	if (r < 0)
 		return r;
-	if (res == 0)
+	if (res == 0) {
 		print_info(&info);
-	else if (res == -EOPNOTSUPP)
+		warn_arch(c, &info);
+	} else if (res == -EOPNOTSUPP) {
 		puts("info: not supported by this guest (no GET_INFO; a Dragonball guest?)");
-	else
+	} else {
 		*result = res;
+	}
 	return 0;
 }
 

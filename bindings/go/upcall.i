@@ -22,7 +22,8 @@ _Static_assert(__builtin_offsetof(upcall_info, mem_block_size) == 8, "mem_block_
 _Static_assert(__builtin_offsetof(upcall_info, cpus_possible) == 16, "cpus_possible");
 _Static_assert(__builtin_offsetof(upcall_info, mem_policy) == 28, "mem_policy");
 _Static_assert(__builtin_offsetof(upcall_info, cpu_mode) == 32, "cpu_mode");
-_Static_assert(__builtin_offsetof(upcall_info, reserved) == 36, "reserved");
+_Static_assert(__builtin_offsetof(upcall_info, arch) == 36, "arch");
+_Static_assert(__builtin_offsetof(upcall_info, reserved) == 40, "reserved");
 %}
 
 /* In-tree the Makefile points PKG_CONFIG_PATH at libupcall-uninstalled.pc. */
@@ -57,15 +58,18 @@ type Info struct {
 	CpusOnline   uint32
 	MemPolicy    uint32
 	CpuMode      uint32
-	Reserved     [7]uint32
+	Arch         uint32
+	Reserved     [6]uint32
 }
 
 var _ [unsafe.Sizeof(Info{}) - 64]byte
 var _ [64 - unsafe.Sizeof(Info{})]byte
 var _ [unsafe.Offsetof(Info{}.CpuMode) - 32]byte
 var _ [32 - unsafe.Offsetof(Info{}.CpuMode)]byte
-var _ [unsafe.Offsetof(Info{}.Reserved) - 36]byte
-var _ [36 - unsafe.Offsetof(Info{}.Reserved)]byte
+var _ [unsafe.Offsetof(Info{}.Arch) - 36]byte
+var _ [36 - unsafe.Offsetof(Info{}.Arch)]byte
+var _ [unsafe.Offsetof(Info{}.Reserved) - 40]byte
+var _ [40 - unsafe.Offsetof(Info{}.Reserved)]byte
 %}
 
 %ignore upcall_info;

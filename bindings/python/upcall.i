@@ -226,7 +226,7 @@ PYU_OUT_HANDLE(upcall_session)
 	$1 = &tmp;
 }
 %typemap(argout) upcall_info *info {
-	PyObject *d = Py_BuildValue("{s:k,s:k,s:K,s:k,s:k,s:k,s:k,s:k}",
+	PyObject *d = Py_BuildValue("{s:k,s:k,s:K,s:k,s:k,s:k,s:k,s:k,s:k}",
 		"version", (unsigned long)$1->version,
 		"ops", (unsigned long)$1->ops,
 		"mem_block_size", (unsigned long long)$1->mem_block_size,
@@ -234,7 +234,8 @@ PYU_OUT_HANDLE(upcall_session)
 		"cpus_present", (unsigned long)$1->cpus_present,
 		"cpus_online", (unsigned long)$1->cpus_online,
 		"mem_policy", (unsigned long)$1->mem_policy,
-		"cpu_mode", (unsigned long)$1->cpu_mode);
+		"cpu_mode", (unsigned long)$1->cpu_mode,
+		"arch", (unsigned long)$1->arch);
 	if (!d)
 		SWIG_fail;
 	$result = SWIG_Python_AppendOutput($result, d);
@@ -359,6 +360,7 @@ PYU_DISPATCHES(upcall_devmgr_get_info_sync)
 %constant unsigned int UPCALL_CPU_MODE_NONE = UPCALL_CPU_MODE_NONE;
 %constant unsigned int UPCALL_CPU_MODE_HOTADD = UPCALL_CPU_MODE_HOTADD;
 %constant unsigned int UPCALL_CPU_MODE_PARKED = UPCALL_CPU_MODE_PARKED;
+%constant unsigned int UPCALL_GUEST_ARCH_UNKNOWN = UPCALL_GUEST_ARCH_UNKNOWN;
 
 /* ------------------------------------------------- helpers for Python */
 

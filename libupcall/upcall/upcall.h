@@ -293,7 +293,10 @@ int upcall_session_process(upcall_session *session);
 /* Session                                                             */
 /* ------------------------------------------------------------------ */
 
-/** @brief Wire format of the guest (it depends on the guest, not the host). */
+/**
+ * @brief Wire format of the guest (it depends on the guest, not the host).
+ * A guest of info version 0x0102 on reports its own in upcall_info.arch.
+ */
 typedef enum upcall_arch {
 	UPCALL_ARCH_X86_64 = 1,		/**< CPU requests carry APIC ids */
 	UPCALL_ARCH_AARCH64 = 2,	/**< CPU requests carry a count */
@@ -636,14 +639,19 @@ typedef struct upcall_info {
 	uint32_t cpus_online;	  /**< vCPUs running */
 	uint32_t mem_policy;	  /**< enum upcall_mem_policy of <upcall/wire.h> */
 	uint32_t cpu_mode;	  /**< enum upcall_cpu_mode of <upcall/wire.h> */
-	uint32_t reserved[7];	  /**< 0; room to grow */
+	uint32_t arch;		  /**< enum upcall_guest_arch of <upcall/wire.h> */
+	uint32_t reserved[6];	  /**< 0; room to grow */
 } upcall_info;
 
 /**
  * @brief The guest's capabilities, from a completed GET_INFO request.
  *
  * A guest older than info version 0x0101 does not report its vCPU mode:
- * its @c cpu_mode reads as UPCALL_CPU_MODE_UNKNOWN (0).
+ * its @c cpu_mode reads as UPCALL_CPU_MODE_UNKNOWN (0).  One older than
+ * 0x0102 does not report its architecture: its @c arch reads as
+ * UPCALL_GUEST_ARCH_UNKNOWN (0).  Otherwise @c arch is an ::upcall_arch
+ * value (the same numbers), the one upcall_session_set_arch() must be
+ * given for the guest's CPU requests.
  * @param req A request of upcall_devmgr_get_info().
  * @param info Filled on success.
  * @return 0, -EOPNOTSUPP if the guest does not know GET_INFO (a Dragonball

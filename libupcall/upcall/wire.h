@@ -105,7 +105,7 @@ struct upcall_mem_request {
 };
 
 /** Protocol version reported by GET_INFO: major << 8 | minor. */
-#define UPCALL_INFO_VERSION		0x0101u
+#define UPCALL_INFO_VERSION		0x0102u
 
 /** GET_INFO memory online policy (the guest's auto_online_blocks). */
 enum upcall_mem_policy {
@@ -140,6 +140,20 @@ enum upcall_cpu_mode {
 };
 
 /**
+ * GET_INFO guest architecture: the CPU request format the guest takes
+ * (the session's upcall_arch must match it).  Reported from info version
+ * 0x0102 on; the values are libupcall's UPCALL_ARCH_*.
+ */
+enum upcall_guest_arch {
+	/** Not reported: a guest before info version 0x0102. */
+	UPCALL_GUEST_ARCH_UNKNOWN	= 0,
+	/** x86_64: CPU requests carry APIC ids. */
+	UPCALL_GUEST_ARCH_X86_64	= 1,
+	/** aarch64: CPU requests carry a count. */
+	UPCALL_GUEST_ARCH_AARCH64	= 2,
+};
+
+/**
  * GET_INFO reply body (msg_size 64); the request has no body (msg_size 0).
  * An extension: a Dragonball guest answers -1 (unknown type).
  */
@@ -152,7 +166,8 @@ struct upcall_info_reply {
 	__le32 cpus_online;	/**< vCPUs running */
 	__le32 mem_policy;	/**< enum upcall_mem_policy */
 	__le32 cpu_mode;	/**< enum upcall_cpu_mode (info version 0x0101) */
-	__le32 reserved[7];	/**< 0 */
+	__le32 arch;		/**< enum upcall_guest_arch (info version 0x0102) */
+	__le32 reserved[6];	/**< 0 */
 };
 
 /** Start of every reply: the header and the guest's result. */
@@ -197,6 +212,7 @@ UPCALL_WIRE_ASSERT(sizeof(struct upcall_info_reply) == 64, "info reply size");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, mem_block_size) == 8, "info block size offset");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, mem_policy) == 28, "info mem_policy offset");
 UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, cpu_mode) == 32, "info cpu_mode offset");
+UPCALL_WIRE_ASSERT(__builtin_offsetof(struct upcall_info_reply, arch) == 36, "info arch offset");
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_reply_header) == 20, "reply header size");
 UPCALL_WIRE_ASSERT(sizeof(struct upcall_msg) == UPCALL_MSG_SIZE, "message size");
 /** @endcond */

@@ -243,5 +243,6 @@ func (sess *Session) Info(ctx context.Context) (*Info, error) {
 		CPUsOnline:   ci.CpusOnline,
 		MemPolicy:    MemPolicy(ci.MemPolicy),
 		CPUMode:      CPUMode(ci.CpuMode),
+		Arch:         Arch(ci.Arch),
 	}, nil
 }

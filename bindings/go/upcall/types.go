@@ -12,15 +12,22 @@ import "C"
 import "fmt"
 
 // Arch is the guest's wire format, which depends on the guest, not the host.
+// Info.Arch is the one the guest reports (from info version 0x0102 on).
 type Arch int
 
 const (
+	// ArchUnknown is Info.Arch of a guest that does not say (one before
+	// info version 0x0102); WithArch(ArchUnknown) keeps the default, the
+	// host's.
+	ArchUnknown Arch = C.UPCALL_GUEST_ARCH_UNKNOWN
 	ArchX86_64  Arch = C.UPCALL_ARCH_X86_64  // CPU requests carry APIC ids
 	ArchAarch64 Arch = C.UPCALL_ARCH_AARCH64 // CPU requests carry a count
 )
 
 func (a Arch) String() string {
 	switch a {
+	case ArchUnknown:
+		return "unknown"
 	case ArchX86_64:
 		return "x86_64"
 	case ArchAarch64:
@@ -131,6 +138,7 @@ type Info struct {
 	CPUsOnline   uint32 // vCPUs running
 	MemPolicy    MemPolicy
 	CPUMode      CPUMode // CPUModeUnknown from a guest before info version 0x0101
+	Arch         Arch    // the guest's wire format; ArchUnknown before info version 0x0102
 }
 
 // Serves reports whether the guest serves message type t.

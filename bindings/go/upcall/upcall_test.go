@@ -291,8 +291,9 @@ func TestRequestsX86(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Info: %v", err)
 			}
-			if info.Version != 0x101 || info.MemBlockSize != 128<<20 ||
+			if info.Version != 0x102 || info.MemBlockSize != 128<<20 ||
 				info.MemPolicy != MemPolicyOnlineMovable || info.CPUMode != CPUModeHotAdd ||
+				info.Arch != ArchX86_64 ||
 				!info.Serves(MsgAddCPU) || !info.Serves(MsgDelPCI) || info.Serves(MsgGetInfo) {
 				t.Fatalf("Info: %+v", *info)
 			}
@@ -381,9 +382,9 @@ func TestInfoCPUMode(t *testing.T) {
 		mode    CPUMode
 		name    string
 	}{
-		{[]string{"--cpu-mode", "none"}, 0x101, CPUModeNone, "none"},
-		{[]string{"--cpu-mode", "parked"}, 0x101, CPUModeParked, "parked"},
-		{[]string{"--cpu-mode", "7"}, 0x101, CPUMode(7), "CPUMode(7)"},
+		{[]string{"--cpu-mode", "none"}, 0x102, CPUModeNone, "none"},
+		{[]string{"--cpu-mode", "parked"}, 0x102, CPUModeParked, "parked"},
+		{[]string{"--cpu-mode", "7"}, 0x102, CPUMode(7), "CPUMode(7)"},
 		{[]string{"--info-version", "0x0100", "--cpu-mode", "0"}, 0x100, CPUModeUnknown, "unknown"},
 	} {
 		g := startGuest(t, tc.args...)
@@ -395,6 +396,47 @@ func TestInfoCPUMode(t *testing.T) {
 		if info.Version != tc.version || info.CPUMode != tc.mode || info.CPUMode.String() != tc.name {
 			t.Fatalf("%v: Info: %+v", tc.args, *info)
 		}
+	}
+}
+
+// Each architecture; a guest of info version 1.1 does not say.
+func TestInfoArch(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		version uint32
+		arch    Arch
+		name    string
+	}{
+		{[]string{"--arch", "x86_64"}, 0x102, ArchX86_64, "x86_64"},
+		{[]string{"--arch", "aarch64"}, 0x102, ArchAarch64, "aarch64"},
+		{[]string{"--arch", "9"}, 0x102, Arch(9), "Arch(9)"},
+		{[]string{"--info-version", "0x0101", "--arch", "0"}, 0x101, ArchUnknown, "unknown"},
+	} {
+		g := startGuest(t, tc.args...)
+		s := connect(t, g)
+		info, err := s.Info(timeout(t, 10*time.Second))
+		if err != nil {
+			t.Fatalf("%v: Info: %v", tc.args, err)
+		}
+		if info.Version != tc.version || info.Arch != tc.arch || info.Arch.String() != tc.name {
+			t.Fatalf("%v: Info: %+v", tc.args, *info)
+		}
+	}
+}
+
+// What the guest reports is what a session is opened with.
+func TestInfoArchOpensASession(t *testing.T) {
+	g := startGuest(t, "--arch", "aarch64")
+	info, err := connect(t, g).Info(timeout(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("Info: %v", err)
+	}
+	s := connect(t, g, WithArch(info.Arch))
+	if s.Arch() != ArchAarch64 {
+		t.Fatalf("arch %v, want aarch64", s.Arch())
+	}
+	if idx, err := s.CPUAddCount(timeout(t, 10*time.Second), 2); err != nil || idx != 2 {
+		t.Fatalf("CPUAddCount: %d, %v", idx, err)
 	}
 }
 
@@ -794,7 +836,7 @@ func TestVM(t *testing.T) {
 	}
 	t.Logf("guest: %+v", *info)
 	// The module hot-adds where the kernel lets it, else it parks.
-	if !info.Serves(MsgAddCPU) || info.CPUsOnline < 1 ||
+	if !info.Serves(MsgAddCPU) || info.CPUsOnline < 1 || info.Arch != ArchX86_64 ||
 		(info.CPUMode != CPUModeHotAdd && info.CPUMode != CPUModeParked) {
 		t.Fatalf("info: %+v", *info)
 	}

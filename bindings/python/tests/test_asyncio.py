@@ -194,7 +194,7 @@ def test_loop_with_blocking_worker(ctx, session):
             t0 = time.monotonic()
             n = 0
             while time.monotonic() - t0 < 0.3:
-                assert (await session.get_info()).version == 0x101
+                assert (await session.get_info()).version == 0x102
                 n += 1
             return n
         finally:

@@ -131,7 +131,7 @@ def test_callback_sees_result_and_reenters(ctx, session):
     ctx.run(timeout=10)
     assert got == [2, errno.EDEADLK]
     assert chained[1] is chained[0]
-    assert chained[0].result().version == 0x101
+    assert chained[0].result().version == 0x102
     del req
 
 

@@ -55,8 +55,10 @@ def test_options(ctx, guest):
         s.set_request_timeout(None)
         s.set_connect_timeout(3)
         s.set_reconnect(False)
-    with pytest.raises(ValueError):
-        ctx.session(arch="sparc")
+    # Unknown is what a guest may report, no wire format to speak.
+    for bad in ("sparc", "unknown", upcall.Arch.UNKNOWN, 0, 3):
+        with pytest.raises(ValueError):
+            ctx.session(arch=bad)
     with pytest.raises(upcall.UpcallError) as e:
         ctx.session(connect_timeout=0)
     assert e.value.errno == errno.EINVAL

@@ -25,12 +25,14 @@ def test_every_request_sync(session):
     assert session.pci_add_sync(0, 3 << 3) is None
     assert session.pci_del_sync(0, 3 << 3) is None
     info = session.get_info_sync()
-    assert info == upcall.Info(version=0x101, ops=0x1fe,
+    assert info == upcall.Info(version=0x102, ops=0x1fe,
                                mem_block_size=128 * MB, cpus_possible=8,
                                cpus_present=1, cpus_online=1,
                                mem_policy=upcall.MemPolicy.ONLINE_MOVABLE,
-                               cpu_mode=upcall.CpuMode.HOTADD)
+                               cpu_mode=upcall.CpuMode.HOTADD,
+                               arch=upcall.Arch.X86_64)
     assert info.cpu_mode is upcall.CpuMode.HOTADD
+    assert info.arch is upcall.Arch.X86_64
     assert info.serves(upcall.MsgType.ADD_MEM)
     assert not info.serves(upcall.MsgType.GET_INFO)
 
@@ -147,13 +149,43 @@ def test_info_cpu_mode(ctx, fake_guest, args, mode):
     s = open_session(ctx, fake_guest(*args).path)
     info = s.get_info_sync()
     assert info.cpu_mode is mode
-    assert info.version == (0x100 if "--info-version" in args else 0x101)
+    assert info.version == (0x100 if "--info-version" in args else 0x102)
 
 
 def test_info_cpu_mode_of_a_later_guest(ctx, fake_guest):
     s = open_session(ctx, fake_guest("--cpu-mode", "7").path)
     mode = s.get_info_sync().cpu_mode
     assert mode == 7 and not isinstance(mode, upcall.CpuMode)
+
+
+@pytest.mark.parametrize("args,version,arch", [
+    (("--arch", "aarch64"), 0x102, upcall.Arch.AARCH64),
+    (("--arch", "x86_64"), 0x102, upcall.Arch.X86_64),
+    # A guest of info version 1.1 has 0 there: it does not say.
+    (("--info-version", "0x0101", "--arch", "0"), 0x101, upcall.Arch.UNKNOWN),
+])
+def test_info_arch(ctx, fake_guest, args, version, arch):
+    s = open_session(ctx, fake_guest(*args).path)
+    info = s.get_info_sync()
+    assert info.arch is arch
+    assert info.version == version
+    # The session keeps the arch it was given: the caller decides.
+    assert s.arch is upcall.Arch.X86_64
+
+
+def test_info_arch_of_a_later_guest(ctx, fake_guest):
+    s = open_session(ctx, fake_guest("--arch", "9").path)
+    arch = s.get_info_sync().arch
+    assert arch == 9 and not isinstance(arch, upcall.Arch)
+
+
+def test_info_arch_opens_a_session(ctx, fake_guest):
+    """What the guest reports is what a session takes."""
+    g = fake_guest("--arch", "aarch64")
+    info = open_session(ctx, g.path).get_info_sync()
+    s = open_session(ctx, g.path, arch=info.arch)
+    assert s.arch is upcall.Arch.AARCH64
+    assert s.cpu_add_sync(2) == 2
 
 
 def test_info_not_supported(ctx, fake_guest):
@@ -178,7 +210,7 @@ def test_pieces(ctx, fake_guest):
     g = fake_guest("--behavior", "pieces")
     s = open_session(ctx, g.path)
     assert s.cpu_add_sync([1, 2]) == 2
-    assert s.get_info_sync().version == 0x101
+    assert s.get_info_sync().version == 0x102
 
 
 @pytest.mark.parametrize("behavior,exc,code", [

@@ -58,7 +58,8 @@ def vm():
 
 def test_vm_info(vm):
     info = vm.get_info_sync()
-    assert info.version == 0x101
+    assert info.version == 0x102
+    assert info.arch is upcall.Arch.X86_64      # the bed boots x86_64
     assert info.serves(upcall.MsgType.ADD_CPU)
     assert info.serves(upcall.MsgType.DEL_CPU)
     assert info.cpus_online >= 1

@@ -94,7 +94,14 @@ def errno_name(err: int) -> Optional[str]:
 # ------------------------------------------------------------------ enums
 
 class Arch(enum.IntEnum):
-    """The guest's wire format (it depends on the guest, not the host)."""
+    """The guest's wire format (it depends on the guest, not the host).
+
+    :attr:`Info.arch` is the one the guest reports (from info version 0x0102
+    on), the value to give a session's ``arch``.
+    """
+    #: Only in :attr:`Info.arch`: not reported, a guest before info version
+    #: 0x0102.  No session takes it.
+    UNKNOWN = _c.UPCALL_GUEST_ARCH_UNKNOWN
     X86_64 = _c.UPCALL_ARCH_X86_64      #: CPU requests carry APIC ids
     AARCH64 = _c.UPCALL_ARCH_AARCH64    #: CPU requests carry a count
 
@@ -158,6 +165,9 @@ class Info:
     mem_policy: Union[MemPolicy, int]
     #: vCPU mode; UNKNOWN from a guest before info version 0x0101
     cpu_mode: Union[CpuMode, int] = CpuMode.UNKNOWN
+    #: the guest's wire format; UNKNOWN from a guest before info version
+    #: 0x0102
+    arch: Union[Arch, int] = Arch.UNKNOWN
 
     def serves(self, msg_type: int) -> bool:
         """Whether the guest serves a message type."""
@@ -644,12 +654,16 @@ _ArchLike = Union[Arch, int, str]
 def _arch(a: _ArchLike) -> Arch:
     if isinstance(a, str):
         try:
-            return Arch[a.upper().replace("-", "_")]
+            arch = Arch[a.upper().replace("-", "_")]
         except KeyError:
-            if a.lower() == "arm64":
-                return Arch.AARCH64
-            raise ValueError(f"unknown architecture {a!r}") from None
-    return Arch(a)
+            if a.lower() != "arm64":
+                raise ValueError(f"unknown architecture {a!r}") from None
+            arch = Arch.AARCH64
+    else:
+        arch = Arch(a)
+    if arch is Arch.UNKNOWN:    # what a guest reports; no wire format
+        raise ValueError(f"unknown architecture {a!r}")
+    return arch
 
 
 class Session:
@@ -1221,7 +1235,7 @@ class Request:
             if r < 0:
                 return None, _guest_error(result, -r, self._type, None)
             for key, kind in (("mem_policy", MemPolicy),
-                              ("cpu_mode", CpuMode)):
+                              ("cpu_mode", CpuMode), ("arch", Arch)):
                 try:
                     d[key] = kind(d[key])
                 except ValueError:      # a value of a later guest

@@ -139,8 +139,10 @@ pub struct upcall_info {
     pub mem_policy: u32,
     /// `UPCALL_CPU_MODE_*`.
     pub cpu_mode: u32,
+    /// `UPCALL_GUEST_ARCH_*`.
+    pub arch: u32,
     /// 0; room to grow.
-    pub reserved: [u32; 7],
+    pub reserved: [u32; 6],
 }
 
 extern "C" {
@@ -399,7 +401,7 @@ pub const UPCALL_APIC_VERSION_DEFAULT: u8 = 0x14;
 /// Memory request flag: online the range as movable.
 pub const UPCALL_MEM_F_MOVABLE: u32 = 0x1;
 /// Protocol version reported by GET_INFO: major << 8 | minor.
-pub const UPCALL_INFO_VERSION: u32 = 0x0101;
+pub const UPCALL_INFO_VERSION: u32 = 0x0102;
 
 /// `enum upcall_mem_policy` (GET_INFO).
 pub type upcall_mem_policy = u32;
@@ -422,6 +424,16 @@ pub const UPCALL_CPU_MODE_HOTADD: upcall_cpu_mode = 2;
 /// Parked vCPUs: the VMM creates every vCPU at boot and boots the guest
 /// with `maxcpus=`; ADD_CPU onlines present vCPUs, DEL_CPU offlines them.
 pub const UPCALL_CPU_MODE_PARKED: upcall_cpu_mode = 3;
+
+/// `enum upcall_guest_arch` (GET_INFO from info version 0x0102 on): the
+/// guest's wire format; the values are `UPCALL_ARCH_*`'s.
+pub type upcall_guest_arch = u32;
+/// Not reported: a guest before info version 0x0102.
+pub const UPCALL_GUEST_ARCH_UNKNOWN: upcall_guest_arch = 0;
+/// x86_64: CPU requests carry APIC ids.
+pub const UPCALL_GUEST_ARCH_X86_64: upcall_guest_arch = 1;
+/// aarch64: CPU requests carry a count.
+pub const UPCALL_GUEST_ARCH_AARCH64: upcall_guest_arch = 2;
 
 /// Linux errno values libupcall returns (the asm-generic numbering, which
 /// x86, arm, arm64, riscv, powerpc, s390 and loongarch share; libupcall is
@@ -467,7 +479,14 @@ mod tests {
         assert_eq!(&i.cpus_possible as *const _ as usize - base, 16);
         assert_eq!(&i.mem_policy as *const _ as usize - base, 28);
         assert_eq!(&i.cpu_mode as *const _ as usize - base, 32);
-        assert_eq!(&i.reserved as *const _ as usize - base, 36);
+        assert_eq!(&i.arch as *const _ as usize - base, 36);
+        assert_eq!(&i.reserved as *const _ as usize - base, 40);
+    }
+
+    #[test]
+    fn guest_arch_is_upcall_arch() {
+        assert_eq!(UPCALL_GUEST_ARCH_X86_64, UPCALL_ARCH_X86_64 as u32);
+        assert_eq!(UPCALL_GUEST_ARCH_AARCH64, UPCALL_ARCH_AARCH64 as u32);
     }
 
     #[test]

@@ -98,6 +98,15 @@ pub const CPU_MODE_HOTADD: u32 = sys::UPCALL_CPU_MODE_HOTADD;
 /// the guest with `maxcpus=`, `cpu_add` onlines present vCPUs and `cpu_del`
 /// offlines them (they stay present).
 pub const CPU_MODE_PARKED: u32 = sys::UPCALL_CPU_MODE_PARKED;
+/// Guest architecture of [`Info::arch`]: not reported (a guest before info
+/// version 0x0102).
+pub const GUEST_ARCH_UNKNOWN: u32 = sys::UPCALL_GUEST_ARCH_UNKNOWN;
+/// Guest architecture: x86_64, CPU requests carry APIC ids
+/// ([`Arch::X86_64`]).
+pub const GUEST_ARCH_X86_64: u32 = sys::UPCALL_GUEST_ARCH_X86_64;
+/// Guest architecture: aarch64, CPU requests carry a count
+/// ([`Arch::Aarch64`]).
+pub const GUEST_ARCH_AARCH64: u32 = sys::UPCALL_GUEST_ARCH_AARCH64;
 
 /// The version of the libupcall in use, e.g. `"1.0.0"`.
 pub fn version() -> &'static str {
@@ -158,7 +167,7 @@ mod tests {
     fn info_cpu_mode() {
         let i = Info::from(sys::upcall_info {
             cpu_mode: CPU_MODE_PARKED,
-            reserved: [0xffff_ffff; 7],
+            reserved: [0xffff_ffff; 6],
             ..Default::default()
         });
         assert_eq!(i.cpu_mode, CPU_MODE_PARKED);
@@ -166,6 +175,30 @@ mod tests {
             Info::from(sys::upcall_info::default()).cpu_mode,
             CPU_MODE_UNKNOWN
         );
+    }
+
+    #[test]
+    fn info_arch() {
+        let i = Info::from(sys::upcall_info {
+            arch: GUEST_ARCH_AARCH64,
+            reserved: [0xffff_ffff; 6],
+            ..Default::default()
+        });
+        assert_eq!(i.arch, GUEST_ARCH_AARCH64);
+        assert_eq!(i.session_arch(), Some(Arch::Aarch64));
+        let i = Info::from(sys::upcall_info {
+            arch: GUEST_ARCH_X86_64,
+            ..Default::default()
+        });
+        assert_eq!(i.session_arch(), Some(Arch::X86_64));
+        // A guest before info version 0x0102, and a value of a later one.
+        let i = Info::from(sys::upcall_info::default());
+        assert_eq!((i.arch, i.session_arch()), (GUEST_ARCH_UNKNOWN, None));
+        let i = Info::from(sys::upcall_info {
+            arch: 9,
+            ..Default::default()
+        });
+        assert_eq!((i.arch, i.session_arch()), (9, None));
     }
 
     #[test]

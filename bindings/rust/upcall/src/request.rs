@@ -12,6 +12,7 @@ use upcall_sys as sys;
 
 use crate::context::{Context, CtxInner};
 use crate::error::{check, Error, Result};
+use crate::session::Arch;
 use crate::usec_or_forever;
 
 /// What a guest serves, from GET_INFO.
@@ -36,6 +37,10 @@ pub struct Info {
     /// `cpu_add`.  `CPU_MODE_UNKNOWN` from a guest before info version
     /// 0x0101.
     pub cpu_mode: u32,
+    /// The guest's wire format, a `GUEST_ARCH_*` value (see
+    /// [`Info::session_arch`]).  `GUEST_ARCH_UNKNOWN` from a guest before
+    /// info version 0x0102.
+    pub arch: u32,
 }
 
 impl Info {
@@ -43,6 +48,16 @@ impl Info {
     /// constant).
     pub fn serves(&self, msg_type: u32) -> bool {
         msg_type < 32 && self.ops & (1 << msg_type) != 0
+    }
+
+    /// The [`Arch`] to give [`Session::set_arch`](crate::Session::set_arch)
+    /// for this guest; `None` where it does not say.
+    pub fn session_arch(&self) -> Option<Arch> {
+        match self.arch {
+            sys::UPCALL_GUEST_ARCH_X86_64 => Some(Arch::X86_64),
+            sys::UPCALL_GUEST_ARCH_AARCH64 => Some(Arch::Aarch64),
+            _ => None,
+        }
     }
 }
 
@@ -57,6 +72,7 @@ impl From<sys::upcall_info> for Info {
             cpus_online: i.cpus_online,
             mem_policy: i.mem_policy,
             cpu_mode: i.cpu_mode,
+            arch: i.arch,
         }
     }
 }

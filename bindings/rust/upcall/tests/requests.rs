@@ -73,6 +73,8 @@ fn every_request_type_x86_64() {
     assert_eq!(info.mem_block_size, 128 << 20);
     assert_eq!(info.mem_policy, upcall::MEM_POLICY_ONLINE_MOVABLE);
     assert_eq!(info.cpu_mode, upcall::CPU_MODE_HOTADD);
+    assert_eq!(info.arch, upcall::GUEST_ARCH_X86_64);
+    assert_eq!(info.session_arch(), Some(Arch::X86_64));
 
     // The generic form, with a per-call timeout.
     let r = s
@@ -209,13 +211,13 @@ fn partial_cpu_failure_reports_the_index() {
 #[test]
 fn get_info_cpu_mode() {
     for (args, version, mode) in [
-        (&["--cpu-mode", "none"][..], 0x101, upcall::CPU_MODE_NONE),
+        (&["--cpu-mode", "none"][..], 0x102, upcall::CPU_MODE_NONE),
         (
             &["--cpu-mode", "parked"][..],
-            0x101,
+            0x102,
             upcall::CPU_MODE_PARKED,
         ),
-        (&["--cpu-mode", "7"][..], 0x101, 7),
+        (&["--cpu-mode", "7"][..], 0x102, 7),
         // A guest of info version 1.0 has 0 there: it does not say.
         (
             &["--info-version", "0x0100", "--cpu-mode", "0"][..],
@@ -228,6 +230,53 @@ fn get_info_cpu_mode() {
         let info = s.get_info().unwrap();
         assert_eq!((info.version, info.cpu_mode), (version, mode), "{:?}", args);
     }
+}
+
+#[test]
+fn get_info_arch() {
+    for (args, version, arch, session_arch) in [
+        (
+            &["--arch", "x86_64"][..],
+            0x102,
+            upcall::GUEST_ARCH_X86_64,
+            Some(Arch::X86_64),
+        ),
+        (
+            &["--arch", "aarch64"][..],
+            0x102,
+            upcall::GUEST_ARCH_AARCH64,
+            Some(Arch::Aarch64),
+        ),
+        (&["--arch", "9"][..], 0x102, 9, None),
+        // A guest of info version 1.1 has 0 there: it does not say.
+        (
+            &["--info-version", "0x0101", "--arch", "0"][..],
+            0x101,
+            upcall::GUEST_ARCH_UNKNOWN,
+            None,
+        ),
+    ] {
+        let fg = FakeGuest::start(args);
+        let (_ctx, s) = connect(&fg);
+        let info = s.get_info().unwrap();
+        assert_eq!((info.version, info.arch), (version, arch), "{:?}", args);
+        assert_eq!(info.session_arch(), session_arch, "{:?}", args);
+        // The session keeps the arch it was given: the caller decides.
+        assert_eq!(s.arch().unwrap(), Arch::X86_64);
+    }
+}
+
+#[test]
+fn get_info_arch_opens_a_session() {
+    let fg = FakeGuest::start(&["--arch", "aarch64"]);
+    let (ctx, s) = connect(&fg);
+    let arch = s.get_info().unwrap().session_arch().unwrap();
+    let s = ctx.session().unwrap();
+    s.set_arch(arch).unwrap();
+    s.open_unix(&fg.path).unwrap();
+    s.wait_ready(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(s.arch().unwrap(), Arch::Aarch64);
+    assert_eq!(s.cpu_add(Cpus::Count(2)).unwrap(), 2);
 }
 
 #[test]

@@ -38,6 +38,8 @@ fn vm_get_info() {
     let info = s.get_info().unwrap();
     eprintln!("guest: {:?}", info);
     assert_eq!(info.version >> 8, 1);
+    // The bed boots x86_64 guests.
+    assert_eq!(info.arch, upcall::GUEST_ARCH_X86_64, "{:?}", info);
     assert!(info.serves(msg::ADD_CPU) && info.serves(msg::DEL_CPU));
     assert!(info.cpus_online >= 1 && info.cpus_online <= info.cpus_possible);
     // The module hot-adds where the kernel lets it, else it parks.
