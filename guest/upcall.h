@@ -84,10 +84,11 @@ int upcall_mmio_del(const struct upcall_req *req);
 int upcall_mmio_init(void);
 void upcall_mmio_exit(void);
 
-/* PCI devices (upcall_pci.c); nothing to set up or tear down. */
+/* PCI devices (upcall_pci.c); exit forgets what ADD_PCI added. */
 u32 upcall_pci_ops(void);
 int upcall_pci_add(const struct upcall_req *req);
 int upcall_pci_del(const struct upcall_req *req);
+void upcall_pci_exit(void);
 
 #if IS_ENABLED(CONFIG_PCI)
 struct pci_dev;

@@ -486,6 +486,7 @@ static void __exit upcall_exit(void)
 	/* Drains every connection; each one frees itself. */
 	destroy_workqueue(upcall_wq);
 	/* Removes the virtio-mmio devices; memory and PCI devices stay. */
+	upcall_pci_exit();
 	upcall_mmio_exit();
 	upcall_mem_exit();
 	upcall_cpu_exit();

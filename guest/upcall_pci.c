@@ -13,6 +13,12 @@
  * DEL_PCI stops and removes the device, or the whole slot for function 0,
  * as pciehp and acpiphp do on removal.
  *
+ * DEL_PCI removes only what ADD_PCI added (the devices it found in the
+ * slot, and what sits behind them) unless the pci_remove_any parameter
+ * says otherwise: a peer that may talk to the server should not be able to
+ * take the guest's boot disk or its vsock device away.  Dragonball's guest
+ * removes any device.
+ *
  * Everything runs under pci_lock_rescan_remove(), the lock that the PCI
  * core's own rescan and removal take, and uses exported functions only.
  */
@@ -28,7 +34,69 @@
 
 #include <linux/ioport.h>
 #include <linux/list.h>
+#include <linux/lockdep.h>
+#include <linux/moduleparam.h>
 #include <linux/pci.h>
+#include <linux/slab.h>
+
+static bool pci_remove_any;
+module_param(pci_remove_any, bool, 0644);
+MODULE_PARM_DESC(pci_remove_any,
+		 "DEL_PCI may remove any PCI device, not only those ADD_PCI added (Dragonball's behaviour; default off)");
+
+/* A device ADD_PCI added, referenced; on pci_added, under upcall_hotplug_mutex. */
+struct pci_added {
+	struct list_head node;
+	struct pci_dev *dev;
+};
+static LIST_HEAD(pci_added);
+
+static struct pci_added *pci_added_find(struct pci_dev *dev)
+{
+	struct pci_added *a;
+
+	list_for_each_entry(a, &pci_added, node)
+		if (a->dev == dev)
+			return a;
+	return NULL;
+}
+
+/* Whether ADD_PCI added @dev, or the bridge it sits behind. */
+static bool pci_is_ours(struct pci_dev *dev)
+{
+	for (; dev; dev = pci_upstream_bridge(dev))
+		if (pci_added_find(dev))
+			return true;
+	return false;
+}
+
+static void pci_added_free(struct pci_added *a)
+{
+	list_del(&a->node);
+	pci_dev_put(a->dev);
+	kfree(a);
+}
+
+/* Record the devices after @mark on @bus in @list; -ENOMEM undoes it. */
+static int pci_record_new(struct pci_bus *bus, struct list_head *mark,
+			  struct list_head *list)
+{
+	struct pci_dev *dev = list_entry(mark, struct pci_dev, bus_list);
+	struct pci_added *a, *tmp;
+
+	list_for_each_entry_continue(dev, &bus->devices, bus_list) {
+		a = kzalloc(sizeof(*a), GFP_KERNEL);
+		if (!a)
+			goto undo;
+		a->dev = pci_dev_get(dev);
+		list_add_tail(&a->node, list);
+	}
+	return 0;
+undo:
+	list_for_each_entry_safe(a, tmp, list, node)
+		pci_added_free(a);
+	return -ENOMEM;
+}
 
 static void pci_req(const struct upcall_req *req, u8 *busno, u8 *devfn)
 {
@@ -96,6 +164,15 @@ static void pci_claim_programmed(struct pci_dev *dev)
 	}
 }
 
+/* @dev was removed: forget it (a removed device behind a bridge never was recorded). */
+static void pci_del_record(struct pci_dev *dev)
+{
+	struct pci_added *a = pci_added_find(dev);
+
+	if (a)
+		pci_added_free(a);
+}
+
 /* Take out the devices after @mark, last first. */
 static void pci_remove_new(struct pci_bus *bus, struct list_head *mark)
 {
@@ -110,6 +187,7 @@ static void pci_remove_new(struct pci_bus *bus, struct list_head *mark)
 
 int upcall_pci_add(const struct upcall_req *req)
 {
+	LIST_HEAD(added);
 	struct list_head *mark;
 	struct pci_bus *bus;
 	struct pci_dev *dev;
@@ -117,6 +195,7 @@ int upcall_pci_add(const struct upcall_req *req)
 	u8 busno, devfn;
 	int ret = 0;
 
+	lockdep_assert_held(&upcall_hotplug_mutex);
 	pci_req(req, &busno, &devfn);
 
 	pci_lock_rescan_remove();
@@ -164,6 +243,13 @@ int upcall_pci_add(const struct upcall_req *req)
 		goto out;
 	}
 	pcie_bus_configure_settings(bus);
+	/* Recorded before the drivers see them, so nothing is left unrecorded */
+	ret = pci_record_new(bus, mark, &added);
+	if (ret) {
+		pci_remove_new(bus, mark);
+		goto out;
+	}
+	list_splice_tail(&added, &pci_added);
 
 	pci_bus_add_devices(bus);
 	dev = list_entry(mark, struct pci_dev, bus_list);
@@ -180,6 +266,7 @@ int upcall_pci_del(const struct upcall_req *req)
 	struct pci_bus *bus;
 	u8 busno, devfn;
 
+	lockdep_assert_held(&upcall_hotplug_mutex);
 	pci_req(req, &busno, &devfn);
 
 	pci_lock_rescan_remove();
@@ -190,10 +277,18 @@ int upcall_pci_del(const struct upcall_req *req)
 				    busno, PCI_SLOT(devfn), PCI_FUNC(devfn));
 		return -ENODEV;
 	}
+	if (!pci_remove_any && !pci_is_ours(dev)) {
+		pci_dev_put(dev);
+		pci_unlock_rescan_remove();
+		pr_info_ratelimited("DEL_PCI: 0000:%02x:%02x.%x was not added by upcall (pci_remove_any=0)\n",
+				    busno, PCI_SLOT(devfn), PCI_FUNC(devfn));
+		return -EPERM;
+	}
 
 	if (PCI_FUNC(devfn)) {
 		pci_info(dev, "removing, by upcall\n");
 		pci_stop_and_remove_bus_device(dev);
+		pci_del_record(dev);
 	} else {
 		/* Function 0 stands for the slot: all its functions go. */
 		bus = dev->bus;
@@ -203,11 +298,23 @@ int upcall_pci_del(const struct upcall_req *req)
 				continue;
 			pci_info(d, "removing, by upcall\n");
 			pci_stop_and_remove_bus_device(d);
+			pci_del_record(d);
 		}
 	}
 	pci_dev_put(dev);
 	pci_unlock_rescan_remove();
 	return 0;
+}
+
+/* Devices ADD_PCI added stay on unload; only the record goes. */
+void upcall_pci_exit(void)
+{
+	struct pci_added *a, *tmp;
+
+	mutex_lock(&upcall_hotplug_mutex);
+	list_for_each_entry_safe(a, tmp, &pci_added, node)
+		pci_added_free(a);
+	mutex_unlock(&upcall_hotplug_mutex);
 }
 
 /* Served where the guest has PCI at all (microvm, for one, may not). */
@@ -233,6 +340,10 @@ int upcall_pci_add(const struct upcall_req *req)
 int upcall_pci_del(const struct upcall_req *req)
 {
 	return -EOPNOTSUPP;
+}
+
+void upcall_pci_exit(void)
+{
 }
 
 #endif
