@@ -48,47 +48,66 @@ struct upcall_service {
 
 extern const struct upcall_service upcall_devmgr_service;
 
-/*
- * The hotplug back ends.  Each *_ops() returns the GET_INFO bits
- * (BIT(msg_type)) of the requests it serves on this kernel; a request
- * whose bit is clear is answered -EOPNOTSUPP.  The add/del functions run
- * under upcall_hotplug_mutex, which also guards each back end's record of
- * what it added.
+/**
+ * struct upcall_backend - one kind of hardware the device manager hotplugs
+ * @name: what it adds, for messages
+ * @add_type: the request that adds (UPCALL_MSG_ADD_*)
+ * @del_type: the request that removes (UPCALL_MSG_DEL_*)
+ * @cpu_reply: its replies carry a struct upcall_cpu_reply, success or not
+ * @served: the GET_INFO bits (BIT(msg_type)) of the requests it serves on
+ *	this guest, which can depend on the hardware; NULL: both, always.  A
+ *	request whose bit is clear is answered -EOPNOTSUPP.
+ * @add: act on an add request, under upcall_hotplug_mutex, which also
+ *	guards the back end's record of what it added.  @index is the CPU
+ *	reply's index (@cpu_reply only).  Returns 0 or a negative errno.
+ * @del: the same for a remove request
+ * @info: fill the back end's fields of a GET_INFO reply (NULL: none)
+ * @init: set up at load (NULL: nothing); an error fails the load
+ * @exit: undo @init and forget the record at unload (NULL: nothing)
+ *
+ * A back end the kernel cannot support is not compiled at all: the
+ * device manager leaves it out of its table (upcall_devmgr.c), and its
+ * requests are answered -EOPNOTSUPP.
  */
+struct upcall_backend {
+	const char *name;
+	u32 add_type;
+	u32 del_type;
+	bool cpu_reply;
+	u32 (*served)(void);
+	int (*add)(const struct upcall_req *req, u32 *index);
+	int (*del)(const struct upcall_req *req, u32 *index);
+	void (*info)(struct upcall_info_reply *info);
+	int (*init)(void);
+	void (*exit)(void);
+};
 
 /*
- * vCPU hotplug (upcall_cpu.c); index: x86_64, the first APIC id not done;
- * arm64, the online count before the request plus or minus those done.
+ * The back ends, each where the kernel has what it needs:
+ * vCPUs (upcall_cpu.c): x86_64 by APIC id, arm64 by count;
+ * memory (upcall_mem.c); virtio-mmio devices (upcall_mmio.c), where the
+ * request's IRQ can be mapped; PCI devices (upcall_pci.c).
  */
-u32 upcall_cpu_ops(void);
-/* The enum upcall_cpu_mode GET_INFO reports. */
-u32 upcall_cpu_mode(void);
-int upcall_cpu_add(const struct upcall_req *req, u32 *index);
-int upcall_cpu_del(const struct upcall_req *req, u32 *index);
-int upcall_cpu_init(void);
-void upcall_cpu_exit(void);
+#if (defined(CONFIG_X86_64) || defined(CONFIG_ARM64)) && defined(CONFIG_HOTPLUG_CPU)
+#define UPCALL_HAVE_CPU_BACKEND 1
+extern const struct upcall_backend upcall_cpu_backend;
+#endif
+#if defined(CONFIG_MEMORY_HOTPLUG) && defined(CONFIG_MEMORY_HOTREMOVE)
+#define UPCALL_HAVE_MEM_BACKEND 1
+extern const struct upcall_backend upcall_mem_backend;
+#endif
+#if (defined(CONFIG_X86) || defined(CONFIG_ARM64)) && IS_ENABLED(CONFIG_VIRTIO_MMIO)
+#define UPCALL_HAVE_MMIO_BACKEND 1
+extern const struct upcall_backend upcall_mmio_backend;
+#endif
+#if IS_ENABLED(CONFIG_PCI)
+#define UPCALL_HAVE_PCI_BACKEND 1
+extern const struct upcall_backend upcall_pci_backend;
+#endif
 
-/* Memory hotplug (upcall_mem.c). */
-u32 upcall_mem_ops(void);
-int upcall_mem_add(const struct upcall_req *req);
-int upcall_mem_del(const struct upcall_req *req);
-/* The guest's auto-online policy, an enum upcall_mem_policy value. */
-u32 upcall_mem_policy(void);
-int upcall_mem_init(void);
-void upcall_mem_exit(void);
-
-/* virtio-mmio devices (upcall_mmio.c). */
-u32 upcall_mmio_ops(void);
-int upcall_mmio_add(const struct upcall_req *req);
-int upcall_mmio_del(const struct upcall_req *req);
-int upcall_mmio_init(void);
-void upcall_mmio_exit(void);
-
-/* PCI devices (upcall_pci.c); exit forgets what ADD_PCI added. */
-u32 upcall_pci_ops(void);
-int upcall_pci_add(const struct upcall_req *req);
-int upcall_pci_del(const struct upcall_req *req);
-void upcall_pci_exit(void);
+/* Set up every back end (upcall_devmgr.c); undone by upcall_backends_exit(). */
+int upcall_backends_init(void);
+void upcall_backends_exit(void);
 
 #if IS_ENABLED(CONFIG_PCI)
 struct pci_dev;

@@ -36,7 +36,8 @@
 #include "upcall_compat.h"
 #include "upcall_validate.h"
 
-#if defined(CONFIG_X86_64) && defined(CONFIG_HOTPLUG_CPU)
+#ifdef UPCALL_HAVE_CPU_BACKEND
+#ifdef CONFIG_X86_64
 
 #include <linux/acpi.h>
 #include <linux/cpu.h>
@@ -204,14 +205,9 @@ static int cpu_map(u32 apic, int *cpu)
 	return -ENODEV;
 }
 
-static int cpu_mode_init(void)
-{
-	return 0;
-}
-
-static void cpu_mode_exit(void)
-{
-}
+/* Nothing to set up: no slot record. */
+#define cpu_mode_init	NULL
+#define cpu_mode_exit	NULL
 
 #endif /* UPCALL_CPU_HOTADD */
 
@@ -309,7 +305,7 @@ static int cpu_apply(const struct upcall_req *req, u32 *index,
 	return ret;
 }
 
-int upcall_cpu_add(const struct upcall_req *req, u32 *index)
+static int cpu_add(const struct upcall_req *req, u32 *index)
 {
 	return cpu_apply(req, index, cpu_add_check, cpu_add_one, "ADD_CPU");
 }
@@ -370,32 +366,13 @@ static int cpu_del_one(u32 apic)
 	return 0;
 }
 
-int upcall_cpu_del(const struct upcall_req *req, u32 *index)
+static int cpu_del(const struct upcall_req *req, u32 *index)
 {
 	return cpu_apply(req, index, cpu_del_check, cpu_del_one, "DEL_CPU");
 }
 
-u32 upcall_cpu_ops(void)
-{
-	return BIT(UPCALL_MSG_ADD_CPU) | BIT(UPCALL_MSG_DEL_CPU);
-}
 
-u32 upcall_cpu_mode(void)
-{
-	return CPU_MODE;
-}
-
-int upcall_cpu_init(void)
-{
-	return cpu_mode_init();
-}
-
-void upcall_cpu_exit(void)
-{
-	cpu_mode_exit();
-}
-
-#elif defined(CONFIG_ARM64) && defined(CONFIG_HOTPLUG_CPU)
+#else /* CONFIG_ARM64 */
 
 /*
  * arm64: a request carries only a count (docs/protocol.md).  The VMM
@@ -417,6 +394,9 @@ void upcall_cpu_exit(void)
 #include <linux/cpumask.h>
 
 #define CPU_MODE	UPCALL_CPU_MODE_PARKED
+/* Nothing to set up. */
+#define cpu_mode_init	NULL
+#define cpu_mode_exit	NULL
 
 static unsigned int cpu_count(const struct upcall_req *req)
 {
@@ -435,7 +415,7 @@ static bool cpu_removable(unsigned int cpu)
 	return cpu && cpu_online(cpu) && cpu_is_hotpluggable(cpu);
 }
 
-int upcall_cpu_add(const struct upcall_req *req, u32 *index)
+static int cpu_add(const struct upcall_req *req, u32 *index)
 {
 	unsigned int want = cpu_count(req), online = num_online_cpus();
 	unsigned int parked = 0, done = 0, cpu;
@@ -477,7 +457,7 @@ int upcall_cpu_add(const struct upcall_req *req, u32 *index)
 	return ret;
 }
 
-int upcall_cpu_del(const struct upcall_req *req, u32 *index)
+static int cpu_del(const struct upcall_req *req, u32 *index)
 {
 	unsigned int want = cpu_count(req), online = num_online_cpus();
 	unsigned int removable = 0, done = 0, cpu;
@@ -520,56 +500,23 @@ int upcall_cpu_del(const struct upcall_req *req, u32 *index)
 	return ret;
 }
 
-u32 upcall_cpu_ops(void)
+#endif /* CONFIG_X86_64 */
+
+static void cpu_backend_info(struct upcall_info_reply *info)
 {
-	return BIT(UPCALL_MSG_ADD_CPU) | BIT(UPCALL_MSG_DEL_CPU);
+	info->cpu_mode = cpu_to_le32(CPU_MODE);
 }
 
-u32 upcall_cpu_mode(void)
-{
-	return CPU_MODE;
-}
+const struct upcall_backend upcall_cpu_backend = {
+	.name = "vCPU",
+	.add_type = UPCALL_MSG_ADD_CPU,
+	.del_type = UPCALL_MSG_DEL_CPU,
+	.cpu_reply = true,
+	.add = cpu_add,
+	.del = cpu_del,
+	.info = cpu_backend_info,
+	.init = cpu_mode_init,
+	.exit = cpu_mode_exit,
+};
 
-int upcall_cpu_init(void)
-{
-	return 0;
-}
-
-void upcall_cpu_exit(void)
-{
-}
-
-#else /* no CPU hotplug on this architecture or configuration */
-
-/* No exported way to add a CPU here: GET_INFO reports no CPU ops. */
-u32 upcall_cpu_ops(void)
-{
-	return 0;
-}
-
-u32 upcall_cpu_mode(void)
-{
-	return UPCALL_CPU_MODE_NONE;
-}
-int upcall_cpu_add(const struct upcall_req *req, u32 *index)
-{
-	*index = 0;
-	return -EOPNOTSUPP;
-}
-
-int upcall_cpu_del(const struct upcall_req *req, u32 *index)
-{
-	*index = 0;
-	return -EOPNOTSUPP;
-}
-
-int upcall_cpu_init(void)
-{
-	return 0;
-}
-
-void upcall_cpu_exit(void)
-{
-}
-
-#endif
+#endif /* UPCALL_HAVE_CPU_BACKEND */

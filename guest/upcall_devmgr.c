@@ -12,7 +12,6 @@
 #include <linux/bits.h>
 #include <linux/cpumask.h>
 #include <linux/kernel.h>
-#include <linux/memory.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -29,18 +28,6 @@ struct devmgr_bufs {
 	u8 rep[UPCALL_MSG_SIZE];
 };
 
-struct devmgr_op {
-	u32 type;
-	/* The back end's GET_INFO bits; NULL: always served. */
-	u32 (*served)(void);
-	/* Takes upcall_hotplug_mutex: it changes the guest's hardware. */
-	bool hotplug;
-	/* Returns the result; sets *size when the reply carries a body. */
-	int (*handle)(const struct upcall_req *req, u8 *body, u32 *size);
-	/* Instead of handle, for requests whose reply has no body. */
-	int (*act)(const struct upcall_req *req);
-};
-
 static void devmgr_put_reply(u8 *rep, u32 type, int result, u32 size)
 {
 	struct upcall_reply_header *h = (struct upcall_reply_header *)rep;
@@ -52,34 +39,25 @@ static void devmgr_put_reply(u8 *rep, u32 type, int result, u32 size)
 	h->result = cpu_to_le32((u32)result);
 }
 
-/*
- * The CPU reply carries the index even on failure: it tells the VMM which
- * vCPUs were handled before the failing one, so it can roll back exactly.
- */
-static int devmgr_cpu(const struct upcall_req *req, u8 *body, u32 *size)
-{
-	struct upcall_cpu_reply reply;
-	u32 index = 0;
-	int ret;
-
-	if (req->type == UPCALL_MSG_ADD_CPU)
-		ret = upcall_cpu_add(req, &index);
-	else
-		ret = upcall_cpu_del(req, &index);
-
-	reply.index = cpu_to_le32(index);
-	memcpy(body, &reply, sizeof(reply));
-	*size = sizeof(reply);
-	return ret;
-}
-
-static u64 devmgr_mem_block_size(void)
-{
-#ifdef CONFIG_MEMORY_HOTPLUG
-	return memory_block_size_bytes();
-#else
-	return 0;
+/* The back ends this kernel has; the others' requests are -EOPNOTSUPP. */
+static const struct upcall_backend *const devmgr_backends[] = {
+#ifdef UPCALL_HAVE_CPU_BACKEND
+	&upcall_cpu_backend,
 #endif
+#ifdef UPCALL_HAVE_MEM_BACKEND
+	&upcall_mem_backend,
+#endif
+#ifdef UPCALL_HAVE_MMIO_BACKEND
+	&upcall_mmio_backend,
+#endif
+#ifdef UPCALL_HAVE_PCI_BACKEND
+	&upcall_pci_backend,
+#endif
+};
+
+static u32 devmgr_backend_served(const struct upcall_backend *b)
+{
+	return b->served ? b->served() : BIT(b->add_type) | BIT(b->del_type);
 }
 
 /* The CPU request format this kernel takes: the VMM must speak it. */
@@ -94,88 +72,114 @@ static u32 devmgr_arch(void)
 #endif
 }
 
-static u32 devmgr_served(void)
-{
-	return upcall_cpu_ops() | upcall_mem_ops() | upcall_mmio_ops() |
-	       upcall_pci_ops();
-}
-
 /*
- * GET_INFO (an upcall extension).  The memory policy is the guest's
- * auto_online_blocks, which decides how memory that others hot-add (ACPI)
- * comes up; ADD_MEM onlines its memory whatever it says.
+ * GET_INFO (an upcall extension): what a guest without the back ends
+ * reports, then what each back end says of itself.
  */
-static int devmgr_get_info(const struct upcall_req *req, u8 *body, u32 *size)
+static int devmgr_get_info(u8 *body, u32 *size)
 {
 	struct upcall_info_reply info = { };
+	u32 ops = 0;
+	size_t i;
 
 	info.version = cpu_to_le32(UPCALL_INFO_VERSION);
-	info.ops = cpu_to_le32(devmgr_served());
-	info.mem_block_size = cpu_to_le64(devmgr_mem_block_size());
 	info.cpus_possible = cpu_to_le32(num_possible_cpus());
 	info.cpus_present = cpu_to_le32(num_present_cpus());
 	info.cpus_online = cpu_to_le32(num_online_cpus());
-	info.mem_policy = cpu_to_le32(upcall_mem_policy());
-	info.cpu_mode = cpu_to_le32(upcall_cpu_mode());
+	info.mem_policy = cpu_to_le32(UPCALL_MEM_POLICY_UNKNOWN);
+	info.cpu_mode = cpu_to_le32(UPCALL_CPU_MODE_NONE);
 	info.arch = cpu_to_le32(devmgr_arch());
+	for (i = 0; i < ARRAY_SIZE(devmgr_backends); i++) {
+		ops |= devmgr_backend_served(devmgr_backends[i]);
+		if (devmgr_backends[i]->info)
+			devmgr_backends[i]->info(&info);
+	}
+	info.ops = cpu_to_le32(ops);
 
 	memcpy(body, &info, sizeof(info));
 	*size = sizeof(info);
 	return 0;
 }
 
-#define DEVMGR_OP(t, ops, fn) \
-	{ .type = (t), .served = (ops), .hotplug = true, .act = (fn) }
-
-static const struct devmgr_op devmgr_ops[] = {
-	{ .type = UPCALL_MSG_ADD_CPU, .served = upcall_cpu_ops,
-	  .hotplug = true, .handle = devmgr_cpu },
-	{ .type = UPCALL_MSG_DEL_CPU, .served = upcall_cpu_ops,
-	  .hotplug = true, .handle = devmgr_cpu },
-	DEVMGR_OP(UPCALL_MSG_ADD_MEM, upcall_mem_ops, upcall_mem_add),
-	DEVMGR_OP(UPCALL_MSG_DEL_MEM, upcall_mem_ops, upcall_mem_del),
-	DEVMGR_OP(UPCALL_MSG_ADD_MMIO, upcall_mmio_ops, upcall_mmio_add),
-	DEVMGR_OP(UPCALL_MSG_DEL_MMIO, upcall_mmio_ops, upcall_mmio_del),
-	DEVMGR_OP(UPCALL_MSG_ADD_PCI, upcall_pci_ops, upcall_pci_add),
-	DEVMGR_OP(UPCALL_MSG_DEL_PCI, upcall_pci_ops, upcall_pci_del),
-	{ .type = UPCALL_MSG_GET_INFO, .handle = devmgr_get_info },
-};
-
-static int devmgr_call(const struct devmgr_op *op,
-		       const struct upcall_req *req, u8 *body, u32 *size)
+/*
+ * Act on a hotplug request with @b, under upcall_hotplug_mutex.  The CPU
+ * reply carries the index even on failure: it tells the VMM which vCPUs
+ * were handled before the failing one, so it can roll back exactly.
+ */
+static int devmgr_hotplug(const struct upcall_backend *b,
+			  const struct upcall_req *req, u8 *body, u32 *size)
 {
-	if (op->act)
-		return op->act(req);
-	return op->handle(req, body, size);
-}
-
-static int devmgr_dispatch(const struct upcall_req *req, u8 *body, u32 *size)
-{
-	const struct devmgr_op *op = NULL;
-	size_t i;
+	struct upcall_cpu_reply reply;
+	u32 index = 0;
 	int ret;
-
-	for (i = 0; i < ARRAY_SIZE(devmgr_ops); i++) {
-		if (devmgr_ops[i].type == req->type) {
-			op = &devmgr_ops[i];
-			break;
-		}
-	}
-	if (!op)
-		return DEVMGR_RESULT_UNKNOWN;
-	if (op->served && !(op->served() & BIT(req->type)))
-		return -EOPNOTSUPP;
-	if (!op->hotplug)
-		return devmgr_call(op, req, body, size);
 
 	mutex_lock(&upcall_hotplug_mutex);
 	/* Unload has shut the socket: do not act when no reply can follow. */
 	if (upcall_stopping())
 		ret = -ESHUTDOWN;
+	else if (req->type == b->add_type)
+		ret = b->add(req, &index);
 	else
-		ret = devmgr_call(op, req, body, size);
+		ret = b->del(req, &index);
 	mutex_unlock(&upcall_hotplug_mutex);
+
+	if (b->cpu_reply) {
+		reply.index = cpu_to_le32(index);
+		memcpy(body, &reply, sizeof(reply));
+		*size = sizeof(reply);
+	}
 	return ret;
+}
+
+static int devmgr_dispatch(const struct upcall_req *req, u8 *body, u32 *size)
+{
+	const struct upcall_backend *b;
+	size_t i;
+
+	if (req->type == UPCALL_MSG_GET_INFO)
+		return devmgr_get_info(body, size);
+	/* (The validator answered types it does not know.) */
+	for (i = 0; i < ARRAY_SIZE(devmgr_backends); i++) {
+		b = devmgr_backends[i];
+		if (req->type != b->add_type && req->type != b->del_type)
+			continue;
+		if (!(devmgr_backend_served(b) & BIT(req->type)))
+			return -EOPNOTSUPP;
+		return devmgr_hotplug(b, req, body, size);
+	}
+	/* Its back end is not compiled in: the kernel cannot do it. */
+	return -EOPNOTSUPP;
+}
+
+int upcall_backends_init(void)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(devmgr_backends); i++) {
+		if (!devmgr_backends[i]->init)
+			continue;
+		ret = devmgr_backends[i]->init();
+		if (ret) {
+			pr_err("cannot set up the %s back end: %d\n",
+			       devmgr_backends[i]->name, ret);
+			while (i--)
+				if (devmgr_backends[i]->exit)
+					devmgr_backends[i]->exit();
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* In reverse order; virtio-mmio devices go, memory and PCI devices stay. */
+void upcall_backends_exit(void)
+{
+	size_t i = ARRAY_SIZE(devmgr_backends);
+
+	while (i--)
+		if (devmgr_backends[i]->exit)
+			devmgr_backends[i]->exit();
 }
 
 static void devmgr_process(struct upcall_conn *conn, const u8 *msg, u8 *rep)

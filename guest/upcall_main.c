@@ -429,20 +429,14 @@ static int __init upcall_init(void)
 	struct task_struct *task;
 	int ret;
 
-	ret = upcall_cpu_init();
+	ret = upcall_backends_init();
 	if (ret)
 		return ret;
-	ret = upcall_mem_init();
-	if (ret)
-		goto cpu_exit;
-	ret = upcall_mmio_init();
-	if (ret)
-		goto mem_exit;
 
 	upcall_wq = alloc_workqueue("upcall", WQ_UNBOUND, 0);
 	if (!upcall_wq) {
 		ret = -ENOMEM;
-		goto mmio_exit;
+		goto backends_exit;
 	}
 
 	upcall_listener = upcall_listen(upcall_port);
@@ -470,12 +464,8 @@ release:
 	sock_release(upcall_listener);
 destroy_wq:
 	destroy_workqueue(upcall_wq);
-mmio_exit:
-	upcall_mmio_exit();
-mem_exit:
-	upcall_mem_exit();
-cpu_exit:
-	upcall_cpu_exit();
+backends_exit:
+	upcall_backends_exit();
 	return ret;
 }
 
@@ -486,10 +476,7 @@ static void __exit upcall_exit(void)
 	/* Drains every connection; each one frees itself. */
 	destroy_workqueue(upcall_wq);
 	/* Removes the virtio-mmio devices; memory and PCI devices stay. */
-	upcall_pci_exit();
-	upcall_mmio_exit();
-	upcall_mem_exit();
-	upcall_cpu_exit();
+	upcall_backends_exit();
 	pr_info("stopped\n");
 }
 

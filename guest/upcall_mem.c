@@ -60,7 +60,7 @@ module_param_cb(offline_timeout, &offline_timeout_ops, &offline_timeout, 0644);
 MODULE_PARM_DESC(offline_timeout,
 		 "seconds DEL_MEM may spend offlining memory, 1..3600 (default 10)");
 
-#if defined(CONFIG_MEMORY_HOTPLUG) && defined(CONFIG_MEMORY_HOTREMOVE)
+#ifdef UPCALL_HAVE_MEM_BACKEND
 
 #include <linux/completion.h>
 #include <linux/fs.h>
@@ -506,7 +506,7 @@ static int mem_check_new(u64 start, u64 size, u32 nid)
 	return mem_probe(start, size);
 }
 
-int upcall_mem_add(const struct upcall_req *req)
+static int mem_add(const struct upcall_req *req, u32 *index)
 {
 	struct mem_range *range;
 	u64 start, size;
@@ -570,7 +570,7 @@ int upcall_mem_add(const struct upcall_req *req)
 	return 0;
 }
 
-int upcall_mem_del(const struct upcall_req *req)
+static int mem_del(const struct upcall_req *req, u32 *index)
 {
 	struct mem_range *range;
 	u64 start, size;
@@ -606,7 +606,7 @@ int upcall_mem_del(const struct upcall_req *req)
 	return 0;
 }
 
-u32 upcall_mem_policy(void)
+static u32 mem_policy(void)
 {
 	static const char *const names[] = {
 		[UPCALL_MEM_POLICY_OFFLINE] = "offline",
@@ -625,12 +625,12 @@ u32 upcall_mem_policy(void)
 	return UPCALL_MEM_POLICY_UNKNOWN;
 }
 
-u32 upcall_mem_ops(void)
+static u32 mem_served(void)
 {
 	return mem_dir ? BIT(UPCALL_MSG_ADD_MEM) | BIT(UPCALL_MSG_DEL_MEM) : 0;
 }
 
-int upcall_mem_init(void)
+static int mem_backend_init(void)
 {
 	struct file_system_type *type;
 	struct vfsmount *mnt;
@@ -659,7 +659,7 @@ fail:
 	return 0;
 }
 
-void upcall_mem_exit(void)
+static void mem_backend_exit(void)
 {
 	struct mem_range *r, *tmp;
 
@@ -680,35 +680,27 @@ void upcall_mem_exit(void)
 	mem_sysfs = NULL;
 }
 
-#else /* !(CONFIG_MEMORY_HOTPLUG && CONFIG_MEMORY_HOTREMOVE) */
-
-u32 upcall_mem_ops(void)
+/*
+ * GET_INFO: the block size ADD_MEM's ranges align to, and the guest's
+ * auto_online_blocks, which decides how memory that others hot-add (ACPI)
+ * comes up; ADD_MEM onlines its memory whatever it says.
+ */
+static void mem_backend_info(struct upcall_info_reply *info)
 {
-	return 0;
+	info->mem_block_size = cpu_to_le64(memory_block_size_bytes());
+	info->mem_policy = cpu_to_le32(mem_policy());
 }
 
-u32 upcall_mem_policy(void)
-{
-	return UPCALL_MEM_POLICY_UNKNOWN;
-}
+const struct upcall_backend upcall_mem_backend = {
+	.name = "memory",
+	.add_type = UPCALL_MSG_ADD_MEM,
+	.del_type = UPCALL_MSG_DEL_MEM,
+	.served = mem_served,
+	.add = mem_add,
+	.del = mem_del,
+	.info = mem_backend_info,
+	.init = mem_backend_init,
+	.exit = mem_backend_exit,
+};
 
-int upcall_mem_add(const struct upcall_req *req)
-{
-	return -EOPNOTSUPP;
-}
-
-int upcall_mem_del(const struct upcall_req *req)
-{
-	return -EOPNOTSUPP;
-}
-
-int upcall_mem_init(void)
-{
-	return 0;
-}
-
-void upcall_mem_exit(void)
-{
-}
-
-#endif
+#endif /* UPCALL_HAVE_MEM_BACKEND */

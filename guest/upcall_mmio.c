@@ -27,7 +27,7 @@
 #include "upcall_compat.h"
 #include "upcall_validate.h"
 
-#if (defined(CONFIG_X86) || defined(CONFIG_ARM64)) && IS_ENABLED(CONFIG_VIRTIO_MMIO)
+#ifdef UPCALL_HAVE_MMIO_BACKEND
 
 #include <linux/device.h>
 #include <linux/err.h>
@@ -264,7 +264,7 @@ static struct mmio_dev *mmio_find(u64 base, u64 size, u32 irq)
 	return NULL;
 }
 
-int upcall_mmio_add(const struct upcall_req *req)
+static int mmio_add(const struct upcall_req *req, u32 *index)
 {
 	struct platform_device_info info = {
 		.parent = mmio_root,
@@ -358,7 +358,7 @@ static void mmio_remove(struct mmio_dev *d)
 	kfree(d);
 }
 
-int upcall_mmio_del(const struct upcall_req *req)
+static int mmio_del(const struct upcall_req *req, u32 *index)
 {
 	struct mmio_dev *d;
 	u64 base, size;
@@ -378,12 +378,7 @@ int upcall_mmio_del(const struct upcall_req *req)
 	return 0;
 }
 
-u32 upcall_mmio_ops(void)
-{
-	return BIT(UPCALL_MSG_ADD_MMIO) | BIT(UPCALL_MSG_DEL_MMIO);
-}
-
-int upcall_mmio_init(void)
+static int mmio_backend_init(void)
 {
 	mmio_root = root_device_register("upcall");
 	if (IS_ERR(mmio_root)) {
@@ -394,7 +389,7 @@ int upcall_mmio_init(void)
 	return 0;
 }
 
-void upcall_mmio_exit(void)
+static void mmio_backend_exit(void)
 {
 	struct mmio_dev *d, *tmp;
 
@@ -407,30 +402,14 @@ void upcall_mmio_exit(void)
 	mmio_root = NULL;
 }
 
-#else /* !((CONFIG_X86 || CONFIG_ARM64) && CONFIG_VIRTIO_MMIO) */
+const struct upcall_backend upcall_mmio_backend = {
+	.name = "virtio-mmio",
+	.add_type = UPCALL_MSG_ADD_MMIO,
+	.del_type = UPCALL_MSG_DEL_MMIO,
+	.add = mmio_add,
+	.del = mmio_del,
+	.init = mmio_backend_init,
+	.exit = mmio_backend_exit,
+};
 
-u32 upcall_mmio_ops(void)
-{
-	return 0;
-}
-
-int upcall_mmio_add(const struct upcall_req *req)
-{
-	return -EOPNOTSUPP;
-}
-
-int upcall_mmio_del(const struct upcall_req *req)
-{
-	return -EOPNOTSUPP;
-}
-
-int upcall_mmio_init(void)
-{
-	return 0;
-}
-
-void upcall_mmio_exit(void)
-{
-}
-
-#endif
+#endif /* UPCALL_HAVE_MMIO_BACKEND */

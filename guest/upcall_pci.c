@@ -30,7 +30,7 @@
 #include "upcall.h"
 #include "upcall_validate.h"
 
-#if IS_ENABLED(CONFIG_PCI)
+#ifdef UPCALL_HAVE_PCI_BACKEND
 
 #include <linux/ioport.h>
 #include <linux/list.h>
@@ -185,7 +185,7 @@ static void pci_remove_new(struct pci_bus *bus, struct list_head *mark)
 	}
 }
 
-int upcall_pci_add(const struct upcall_req *req)
+static int pci_add(const struct upcall_req *req, u32 *index)
 {
 	LIST_HEAD(added);
 	struct list_head *mark;
@@ -260,7 +260,7 @@ out:
 	return ret;
 }
 
-int upcall_pci_del(const struct upcall_req *req)
+static int pci_del(const struct upcall_req *req, u32 *index)
 {
 	struct pci_dev *dev, *d, *prev;
 	struct pci_bus *bus;
@@ -307,7 +307,7 @@ int upcall_pci_del(const struct upcall_req *req)
 }
 
 /* Devices ADD_PCI added stay on unload; only the record goes. */
-void upcall_pci_exit(void)
+static void pci_backend_exit(void)
 {
 	struct pci_added *a, *tmp;
 
@@ -318,32 +318,21 @@ void upcall_pci_exit(void)
 }
 
 /* Served where the guest has PCI at all (microvm, for one, may not). */
-u32 upcall_pci_ops(void)
+static u32 pci_served(void)
 {
 	if (!pci_find_next_bus(NULL))
 		return 0;
 	return BIT(UPCALL_MSG_ADD_PCI) | BIT(UPCALL_MSG_DEL_PCI);
 }
 
-#else /* !CONFIG_PCI */
+const struct upcall_backend upcall_pci_backend = {
+	.name = "PCI",
+	.add_type = UPCALL_MSG_ADD_PCI,
+	.del_type = UPCALL_MSG_DEL_PCI,
+	.served = pci_served,
+	.add = pci_add,
+	.del = pci_del,
+	.exit = pci_backend_exit,
+};
 
-u32 upcall_pci_ops(void)
-{
-	return 0;
-}
-
-int upcall_pci_add(const struct upcall_req *req)
-{
-	return -EOPNOTSUPP;
-}
-
-int upcall_pci_del(const struct upcall_req *req)
-{
-	return -EOPNOTSUPP;
-}
-
-void upcall_pci_exit(void)
-{
-}
-
-#endif
+#endif /* UPCALL_HAVE_PCI_BACKEND */

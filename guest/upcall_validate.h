@@ -53,7 +53,7 @@ struct upcall_req {
 	const __u8 *body;	/* points into the checked message */
 };
 
-/*
+/**
  * upcall_validate_request() - check one whole request message
  * @msg: the message as received
  * @len: its length; anything but UPCALL_MSG_SIZE is refused
@@ -68,7 +68,7 @@ struct upcall_req {
 int upcall_validate_request(const void *msg, size_t len,
 			    struct upcall_req *req);
 
-/*
+/**
  * upcall_validate_body() - per-type checks of a body whose size is right
  * @type: a known msg_type
  * @body: the body, @size bytes
@@ -81,7 +81,7 @@ int upcall_validate_body(__u32 type, const __u8 *body, __u32 size);
 /* The body size a request of @type must carry, or -ENOMSG if unknown. */
 int upcall_request_size(__u32 type);
 
-/*
+/**
  * upcall_validate_mem_range() - check a memory range against a block size
  * @addr: guest-physical start
  * @size: bytes
