@@ -195,21 +195,22 @@ static void mmio_req(const struct upcall_req *req, u64 *base, u64 *size,
 	*irq = le32_to_cpu(r->mmio_irq);
 }
 
-static int mmio_busy(struct resource *res, void *arg)
+static int mmio_found(struct resource *res, void *arg)
 {
 	*(struct resource *)arg = *res;
 	return 1;
 }
 
 /*
- * The window must not touch RAM or anything a driver has claimed (the
- * virtio-mmio driver would then fail to map it, or map RAM), nor another
- * hot-added device's window, claimed or not.
+ * The window must not touch any memory resource the guest knows (RAM,
+ * reserved ranges, bridge windows, BARs, what a driver has claimed: the
+ * virtio-mmio driver would map someone else's registers or RAM), nor
+ * another hot-added device's window, claimed or not.
  */
 static int mmio_check_window(u64 base, u64 size)
 {
 	u64 end = base + size - 1;
-	struct resource busy = { };
+	struct resource used = { };
 	struct mmio_dev *d;
 
 	if (end > iomem_resource.end) {
@@ -224,10 +225,16 @@ static int mmio_check_window(u64 base, u64 size)
 			return -EEXIST;
 		}
 	}
-	if (walk_iomem_res_desc(IORES_DESC_NONE, IORESOURCE_BUSY, base, end,
-				&busy, mmio_busy) == 1) {
-		pr_info_ratelimited("ADD_MMIO: %#llx-%#llx: %pR is in use\n",
-				    base, end, &busy);
+	/*
+	 * Any memory resource, claimed or not: RAM, a reserved range, a PCI
+	 * bridge window or a BAR no driver has claimed yet all belong to
+	 * someone else (and one the window straddles would make registering
+	 * it fail with -EBUSY).
+	 */
+	if (walk_iomem_res_desc(IORES_DESC_NONE, IORESOURCE_MEM, base, end,
+				&used, mmio_found) == 1) {
+		pr_info_ratelimited("ADD_MMIO: %#llx-%#llx overlaps %pR\n",
+				    base, end, &used);
 		return -EEXIST;
 	}
 	return 0;
@@ -236,7 +243,10 @@ static int mmio_check_window(u64 base, u64 size)
 /*
  * Only IRQ 5 on x86 may be shared, and only among hot-added devices: any
  * other IRQ that a hot-added device or a driver already uses is refused.
- * @virq is @irq mapped (mmio_irq_map).
+ * @virq is @irq mapped (mmio_irq_map).  "Uses" means has requested: an
+ * interrupt whose driver is not loaded yet, or requests it only when its
+ * device is opened, looks free; the kernel keeps no record of who will
+ * want an interrupt, so the VMM's word is taken for it.
  */
 static int mmio_check_irq(u32 irq, unsigned int virq)
 {
