@@ -106,6 +106,7 @@ struct mem_job {
 	u64 size;
 	const char *attr;
 	bool killed;
+	bool stopped;
 	int ret;
 	struct completion done;
 };
@@ -199,17 +200,26 @@ static int mem_job_thread(void *data)
 	return 0;
 }
 
+/* How often a waiting offline looks whether the module is being unloaded. */
+#define MEM_JOB_POLL	(HZ / 10)
+
 /*
- * Run @job->fn in a kthread and wait up to offline_timeout seconds; then
- * kill it and wait for it to give up.  Returns the function's result.
+ * Run @job->fn in a kthread and wait up to offline_timeout seconds, or
+ * until the module is being unloaded (so that rmmod waits a tenth of a
+ * second for a pending DEL_MEM, not up to an hour); then kill it and wait
+ * for it to give up.  Returns the function's result; @job->killed tells a
+ * kill, @job->stopped one for unload.  After the kill the wait is the
+ * kernel's: offline_pages() and the memory block store check for a
+ * pending signal between their steps.
  */
 static int mem_job_run(struct mem_job *job)
 {
-	unsigned long timeout = READ_ONCE(offline_timeout) * HZ;
+	unsigned long deadline = jiffies + READ_ONCE(offline_timeout) * HZ;
 	struct task_struct *task;
 
 	init_completion(&job->done);
 	job->killed = false;
+	job->stopped = false;
 	task = kthread_create(mem_job_thread, job, "upcall-mem");
 	if (IS_ERR(task))
 		return PTR_ERR(task);
@@ -217,10 +227,14 @@ static int mem_job_run(struct mem_job *job)
 	get_task_struct(task);
 	wake_up_process(task);
 
-	if (!wait_for_completion_timeout(&job->done, timeout)) {
-		WRITE_ONCE(job->killed, true);
-		send_sig(SIGKILL, task, 1);
-		wait_for_completion(&job->done);
+	while (!wait_for_completion_timeout(&job->done, MEM_JOB_POLL)) {
+		job->stopped = upcall_stopping();
+		if (job->stopped || time_after_eq(jiffies, deadline)) {
+			WRITE_ONCE(job->killed, true);
+			send_sig(SIGKILL, task, 1);
+			wait_for_completion(&job->done);
+			break;
+		}
 	}
 	kthread_stop(task);
 	put_task_struct(task);
@@ -248,6 +262,11 @@ static int mem_remove(u64 start, u64 size)
 	int ret;
 
 	ret = mem_job_run(&job);
+	if (ret && job.stopped) {
+		pr_info("memory %#llx-%#llx: offline given up for unload\n",
+			start, start + size - 1);
+		return -ESHUTDOWN;
+	}
 	if (ret && job.killed) {
 		pr_warn_ratelimited("memory %#llx-%#llx did not go offline within %u s\n",
 				    start, start + size - 1, READ_ONCE(offline_timeout));
@@ -346,6 +365,8 @@ static int mem_block_online(unsigned long id, bool movable)
 	if (!strcmp(buf, "Movable"))
 		return 0;
 	ret = mem_job_run(&job);
+	if (ret && job.stopped)
+		return -ESHUTDOWN;
 	if (ret)
 		return job.killed ? -EBUSY : ret;
 	return mem_attr_write(state_attr, "online_movable", NULL);
