@@ -6,14 +6,19 @@
  * echoing peer over the same kind of socket.
  *
  * Variants, each on its own connection to the same peer code:
- *   raw        write 1024, blocking read 1024 (the baseline)
- *   raw-epoll  the same, but epoll_wait before each read (information)
+ *   raw        write 1024, blocking read 1024 (information)
+ *   raw-epoll  the same, but epoll_wait before each read: the floor of
+ *              any client that waits in an event loop, and so the
+ *              baseline the targets are judged against (one epoll_wait
+ *              per request costs more on some hosts than on others)
  *   lib        libupcall async: submit, the context's fd in the caller's
- *              own epoll loop, upcall_ctx_process() until 0
+ *              own epoll loop, upcall_ctx_process() until 0 (the default
+ *              path; target <= 1.15 x raw-epoll)
  *   lib-io     libupcall async, the caller polls the session's socket
  *              (upcall_ctx_set_io_fn()): the socket and the context's fd
  *              in the caller's epoll, upcall_session_process() on the
- *              socket's events (the latency path, and the target)
+ *              socket's events (the latency path; target <= 1.05 x
+ *              raw-epoll)
  *   lib-sync   upcall_devmgr_cpu_add_sync() (information)
  *
  * Interleaved: every round runs each variant once (rotating the order),
@@ -32,7 +37,9 @@
 
 #include "bench-common.h"
 
-#define TARGET 1.15
+/* Targets, against raw-epoll: the caller-polled and the nested-fd path. */
+#define TARGET_IO	1.05
+#define TARGET_NESTED	1.15
 
 enum { V_RAW, V_RAW_EPOLL, V_LIB, V_LIB_IO, V_LIB_SYNC, V_MAX };
 static const char *const vname[V_MAX] = { "raw", "raw-epoll", "lib", "lib-io",
@@ -331,14 +338,19 @@ int main(int argc, char **argv)
 	rmed = median(ratio, (int)rounds);
 	printf("    median %9.2f %10.2f %10.2f %10.2f %10.2f   %.3f   %.3f\n", med[0],
 	       med[1], med[2], med[3], med[4], med[V_LIB] / med[V_RAW], rmed);
-	printf("P1 raw-epoll/raw = %.3f (information)\n", med[V_RAW_EPOLL] / med[V_RAW]);
+	printf("P1 raw-epoll/raw = %.3f (information: what one epoll_wait per request "
+	       "costs on this host)\n", med[V_RAW_EPOLL] / med[V_RAW]);
 	printf("P1 lib-sync/raw  = %.3f (information)\n", med[V_LIB_SYNC] / med[V_RAW]);
-	printf("P1 lib/raw       = %.3f (information: the context's fd nested in the "
-	       "caller's epoll)\n", med[V_LIB] / med[V_RAW]);
-	printf("P1 lib-io/raw    = %.3f (ratio of medians; median of per-round ratios %.3f), "
-	       "target <= %.2f: %s\n",
-	       med[V_LIB_IO] / med[V_RAW], rmed, TARGET,
-	       med[V_LIB_IO] / med[V_RAW] <= TARGET ? "PASS" : "MISS");
+	printf("P1 lib/raw       = %.3f, lib-io/raw = %.3f (median of per-round "
+	       "ratios %.3f) (information)\n", med[V_LIB] / med[V_RAW],
+	       med[V_LIB_IO] / med[V_RAW], rmed);
+	printf("P1 lib-io/raw-epoll = %.3f (the caller polls the socket), target <= %.2f: %s\n",
+	       med[V_LIB_IO] / med[V_RAW_EPOLL], TARGET_IO,
+	       med[V_LIB_IO] / med[V_RAW_EPOLL] <= TARGET_IO ? "PASS" : "MISS");
+	printf("P1 lib/raw-epoll    = %.3f (the context's fd nested in the caller's "
+	       "epoll), target <= %.2f: %s\n",
+	       med[V_LIB] / med[V_RAW_EPOLL], TARGET_NESTED,
+	       med[V_LIB] / med[V_RAW_EPOLL] <= TARGET_NESTED ? "PASS" : "MISS");
 out:
 	close(raw.fd);
 	close(rawe.fd);
