@@ -415,11 +415,57 @@ static bool cpu_removable(unsigned int cpu)
 	return cpu && cpu_online(cpu) && cpu_is_hotpluggable(cpu);
 }
 
+/* The next parked CPU above @cpu (-1: from the start), or -1. */
+static int cpu_next_parked(int cpu)
+{
+	while (++cpu < (int)nr_cpu_ids)
+		if (cpu_parked(cpu))
+			return cpu;
+	return -1;
+}
+
+/* The next removable CPU below @cpu (nr_cpu_ids: from the top), or -1. */
+static int cpu_prev_removable(int cpu)
+{
+	while (--cpu > 0)
+		if (cpu_removable(cpu))
+			return cpu;
+	return -1;
+}
+
+/*
+ * Bring @want CPUs up or down, one by one in the order @next gives them
+ * from @from, with @act (add_cpu or remove_cpu: 1 means sysfs did it
+ * meanwhile, which counts).  Stops at the first failure, or between two
+ * CPUs once unload has begun; returns that and how many were done.
+ */
+static int cpu_walk(unsigned int want, int from, int (*next)(int cpu),
+		    int (*act)(unsigned int cpu), const char *what,
+		    const char *verb, unsigned int *done)
+{
+	int cpu = from, ret;
+
+	for (*done = 0; *done < want; (*done)++) {
+		cpu = next(cpu);
+		if (cpu < 0)
+			return -ENODEV;
+		if (*done && upcall_stopping())
+			return -ESHUTDOWN;
+		ret = act(cpu);
+		if (ret < 0) {
+			pr_warn_ratelimited("%s: CPU %d failed: %d\n", what, cpu, ret);
+			return ret;
+		}
+		pr_info("%s CPU %d\n", verb, cpu);
+	}
+	return 0;
+}
+
 static int cpu_add(const struct upcall_req *req, u32 *index)
 {
 	unsigned int want = cpu_count(req), online = num_online_cpus();
-	unsigned int parked = 0, done = 0, cpu;
-	int ret = 0;
+	unsigned int parked = 0, done, cpu;
+	int ret;
 
 	lockdep_assert_held(&upcall_hotplug_mutex);
 
@@ -432,27 +478,8 @@ static int cpu_add(const struct upcall_req *req, u32 *index)
 				    want, parked);
 		return -ENOSPC;
 	}
-
-	for_each_present_cpu(cpu) {
-		if (done == want)
-			break;
-		if (!cpu_parked(cpu))
-			continue;
-		/* Each CPU can take the kernel a while: stop on unload. */
-		if (done && upcall_stopping()) {
-			ret = -ESHUTDOWN;
-			break;
-		}
-		/* add_cpu() returns 1 when sysfs onlined it meanwhile. */
-		ret = add_cpu(cpu);
-		if (ret < 0) {
-			pr_warn_ratelimited("ADD_CPU: CPU %u failed: %d\n", cpu, ret);
-			break;
-		}
-		ret = 0;
-		pr_info("added CPU %u\n", cpu);
-		done++;
-	}
+	ret = cpu_walk(want, -1, cpu_next_parked, add_cpu, "ADD_CPU", "added",
+		       &done);
 	*index = online + done;
 	return ret;
 }
@@ -460,8 +487,8 @@ static int cpu_add(const struct upcall_req *req, u32 *index)
 static int cpu_del(const struct upcall_req *req, u32 *index)
 {
 	unsigned int want = cpu_count(req), online = num_online_cpus();
-	unsigned int removable = 0, done = 0, cpu;
-	int ret = 0;
+	unsigned int removable = 0, done, cpu;
+	int ret;
 
 	lockdep_assert_held(&upcall_hotplug_mutex);
 
@@ -478,24 +505,8 @@ static int cpu_del(const struct upcall_req *req, u32 *index)
 				    want, removable);
 		return -EINVAL;
 	}
-
-	for (cpu = nr_cpu_ids; cpu-- > 0 && done < want;) {
-		if (!cpu_removable(cpu))
-			continue;
-		if (done && upcall_stopping()) {
-			ret = -ESHUTDOWN;
-			break;
-		}
-		/* remove_cpu() returns 1 when sysfs offlined it meanwhile. */
-		ret = remove_cpu(cpu);
-		if (ret < 0) {
-			pr_warn_ratelimited("DEL_CPU: CPU %u failed: %d\n", cpu, ret);
-			break;
-		}
-		ret = 0;
-		pr_info("removed CPU %u\n", cpu);
-		done++;
-	}
+	ret = cpu_walk(want, nr_cpu_ids, cpu_prev_removable, remove_cpu,
+		       "DEL_CPU", "removed", &done);
 	*index = online - done;
 	return ret;
 }
