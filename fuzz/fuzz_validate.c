@@ -17,9 +17,9 @@
  *       window that is not empty and does not wrap);
  *     - the header's contract: -ENOMSG exactly for a good magic with an
  *       unknown type; otherwise 0 exactly when header, zero padding and
- *       upcall_validate_body() all agree; an accepted request points at its
+ *       upcall_validate_body_arch() all agree; an accepted request points at its
  *       body with the size its type demands; the type is always echoed;
- *  3. upcall_validate_body() on a heap copy of exactly the body size the
+ *  3. upcall_validate_body_arch() on a heap copy of exactly the body size the
  *     input names, so a check that reads past the body is caught;
  *  4. upcall_validate_mem_range(), where the validator has it: an accepted
  *     range is non-empty, does not wrap and is block aligned.
@@ -109,18 +109,18 @@ static int padding_zero(const uint8_t *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The rules above are the x86_64 layout, checked on any host. */
+#define X86	UPCALL_GUEST_ARCH_X86_64
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t msg[UPCALL_MSG_SIZE];
 	struct upcall_req req;
 	int r, want;
 
-#if !defined(__x86_64__)
-	return 0;	/* the rules below are the x86_64 layout */
-#endif
 	/* 1. The exact input: only a 1024-byte message can be valid. */
 	memset(&req, 0x5a, sizeof(req));
-	r = upcall_validate_request(data, size, &req);
+	r = upcall_validate_request_arch(X86, data, size, &req);
 	if (size != UPCALL_MSG_SIZE)
 		CHECK(r == -EINVAL);
 
@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(msg, 0, sizeof(msg));
 	memcpy(msg, data, size < sizeof(msg) ? size : sizeof(msg));
 	memset(&req, 0x5a, sizeof(req));
-	r = upcall_validate_request(msg, sizeof(msg), &req);
+	r = upcall_validate_request_arch(X86, msg, sizeof(msg), &req);
 	CHECK(r == 0 || r == -EINVAL || r == -ENOMSG);
 	CHECK(req.type == le32(msg + 8));	/* echoed even when refused */
 	CHECK((r == -ENOMSG) == (le32(msg) == 0x444D0100u && spec_size(req.type) < 0));
@@ -137,11 +137,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(header_ok(msg));
 		CHECK(spec_body(req.type, msg + 16));
 		CHECK(req.body == msg + sizeof(struct upcall_msg_header));
-		CHECK((int)req.size == upcall_request_size(req.type));
+		CHECK((int)req.size == upcall_request_size_arch(X86, req.type));
 		CHECK((int)req.size == spec_size(req.type));
 	}
 	if (r != -ENOMSG && header_ok(msg)) {
-		int body = upcall_validate_body(req.type, msg + 16, le32(msg + 4));
+		int body = upcall_validate_body_arch(X86, req.type, msg + 16, le32(msg + 4));
 
 		CHECK((r == 0) == (padding_zero(msg) && body == 0));
 	} else if (r != -ENOMSG) {
@@ -149,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* 3. A body of exactly the size the header names, on the heap. */
-	want = upcall_request_size(le32(msg + 8));
+	want = upcall_request_size_arch(X86, le32(msg + 8));
 	if (want >= 0) {
 		uint32_t sz = le32(msg + 4);
 		uint8_t *body;
@@ -159,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		body = malloc(sz ? sz : 1);
 		CHECK(body);
 		memcpy(body, msg + 16, sz);
-		r = upcall_validate_body(le32(msg + 8), body, sz);
+		r = upcall_validate_body_arch(X86, le32(msg + 8), body, sz);
 		CHECK(r == 0 || r == -EINVAL);
 		if (sz != (uint32_t)want)
 			CHECK(r == -EINVAL);

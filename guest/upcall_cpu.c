@@ -73,53 +73,39 @@ static int cpu_by_apic(u32 apic)
  */
 static u16 *cpu_slot_apic;
 
-static bool cpu_slot_pristine(unsigned int cpu)
-{
-	return !cpu_present(cpu) && cpu_slot_apic[cpu] == BAD_APICID &&
-	       cpu_acpi_id(cpu) == U32_MAX;
-}
-
-/* Whether the kernel will hand @apic back the slot it had before. */
-static bool cpu_slot_known(u32 apic)
-{
-	unsigned int cpu;
-
-	for_each_possible_cpu(cpu) {
-		if (cpu_present(cpu))
-			continue;
-		/* acpi_map_cpu() is always given the APIC id as ACPI id. */
-		if (cpu_slot_apic[cpu] == apic || cpu_acpi_id(cpu) == apic)
-			return true;
-	}
-	return false;
-}
-
-/* Whether free logical CPU slots can take the request's new APIC ids. */
+/*
+ * Whether free logical CPU slots can take the request's new APIC ids: the
+ * slots as upcall_cpu_room() sees them, from the kernel's CPU masks, its
+ * ACPI ids and the APIC ids this module unmapped.
+ */
 static int cpu_new_check(const struct upcall_cpu_request_x86 *r)
 {
-	unsigned int need = 0, need_pristine = 0, free = 0, pristine = 0;
-	unsigned int cpu, i;
+	struct upcall_cpu_slot *slots;
+	unsigned int cpu, n = 0;
+	int ret;
 
-	for (i = 0; i < r->count; i++) {
-		if (cpu_by_apic(r->apic_ids[i]) >= 0)
-			continue;
-		need++;
-		if (!cpu_slot_known(r->apic_ids[i]))
-			need_pristine++;
-	}
-
+	slots = kmalloc_array(nr_cpu_ids, sizeof(*slots), GFP_KERNEL);
+	if (!slots)
+		return -ENOMEM;
 	for_each_possible_cpu(cpu) {
-		if (cpu_present(cpu))
+		struct upcall_cpu_slot *s = &slots[n++];
+
+		if (cpu_present(cpu)) {
+			s->apic = cpu_physical_id(cpu);
+			s->known[0] = s->known[1] = UPCALL_CPU_ID_NONE;
 			continue;
-		free++;
-		if (cpu_slot_pristine(cpu))
-			pristine++;
+		}
+		s->apic = UPCALL_CPU_ID_NONE;
+		s->known[0] = cpu_slot_apic[cpu] == BAD_APICID ?
+			      UPCALL_CPU_ID_NONE : cpu_slot_apic[cpu];
+		/* acpi_map_cpu() is always given the APIC id as ACPI id. */
+		s->known[1] = cpu_acpi_id(cpu);
 	}
-	if (need > free || need_pristine > pristine) {
-		pr_info_ratelimited("ADD_CPU: no room for %u more CPUs\n", need);
-		return -ENOSPC;
-	}
-	return 0;
+	ret = upcall_cpu_room(slots, n, r->apic_ids, r->count);
+	kfree(slots);
+	if (ret)
+		pr_info_ratelimited("ADD_CPU: no free CPU slot for a new APIC id\n");
+	return ret;
 }
 
 /* Unregister and unmap an offline CPU; -EBUSY if it came back online. */

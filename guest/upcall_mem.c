@@ -442,9 +442,7 @@ static struct mem_range *mem_find(u64 start, u64 size, bool *overlap)
 	list_for_each_entry(r, &mem_ranges, node) {
 		if (r->start == start && r->size == size)
 			return r;
-		/* Inclusive ends: a range may end at 2^64. */
-		if (start <= r->start + (r->size - 1) &&
-		    r->start <= start + (size - 1))
+		if (upcall_ranges_overlap(start, size, r->start, r->size))
 			*overlap = true;
 	}
 	return NULL;

@@ -219,7 +219,7 @@ static int mmio_check_window(u64 base, u64 size)
 		return -EINVAL;
 	}
 	list_for_each_entry(d, &mmio_devs, node) {
-		if (base <= d->base + d->size - 1 && d->base <= end) {
+		if (upcall_ranges_overlap(base, size, d->base, d->size)) {
 			pr_info_ratelimited("ADD_MMIO: %#llx-%#llx overlaps %s\n",
 					    base, end, dev_name(&d->pdev->dev));
 			return -EEXIST;

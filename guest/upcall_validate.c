@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Pure request validation for the upcall device manager.
+ * Pure request validation for the upcall device manager, and the pure
+ * arithmetic of the operations (range overlap, CPU slots).
  *
  * Nothing here calls into the kernel: the checks only look at bytes, so the
- * same file is built into the module and into a user-space fuzzer.  Every
+ * same file is built into the module, into its KUnit suite
+ * (upcall_kunit.c) and into a user-space fuzzer.  Every
  * multi-byte field is read byte by byte as little endian, which keeps the
  * code independent of the host's endianness and of the buffer's alignment.
  */
@@ -33,12 +35,16 @@ static int all_zero(const __u8 *p, __u32 len)
 	return 1;
 }
 
-int upcall_request_size(__u32 type)
+int upcall_request_size_arch(__u32 arch, __u32 type)
 {
 	switch (type) {
 	case UPCALL_MSG_ADD_CPU:
 	case UPCALL_MSG_DEL_CPU:
-		return UPCALL_CPU_REQ_SIZE;
+		if (arch == UPCALL_GUEST_ARCH_X86_64)
+			return sizeof(struct upcall_cpu_request_x86);
+		if (arch == UPCALL_GUEST_ARCH_AARCH64)
+			return sizeof(struct upcall_cpu_request_arm64);
+		return -EINVAL;
 	case UPCALL_MSG_ADD_MEM:
 	case UPCALL_MSG_DEL_MEM:
 		return sizeof(struct upcall_mem_request);
@@ -56,19 +62,19 @@ int upcall_request_size(__u32 type)
 	}
 }
 
-#if defined(__aarch64__)
-static int check_cpu(const __u8 *body)
+/* arm64: a count of vCPUs, at least one. */
+static int check_cpu_arm64(const __u8 *body)
 {
 	return body[0] ? 0 : -EINVAL;
 }
-#else
+
 /*
- * Only the first @count APIC ids mean something; the rest must be zero so
- * that a confused peer is caught instead of half understood.  A duplicate
- * would make the guest act twice on one vCPU, and the broadcast id can
- * never name a CPU.
+ * x86_64: only the first @count APIC ids mean something; the rest must be
+ * zero so that a confused peer is caught instead of half understood.  A
+ * duplicate would make the guest act twice on one vCPU, and the broadcast
+ * id can never name a CPU.
  */
-static int check_cpu(const __u8 *body)
+static int check_cpu_x86(const __u8 *body)
 {
 	const __u8 *ids = body + __builtin_offsetof(struct upcall_cpu_request_x86,
 						    apic_ids);
@@ -91,7 +97,6 @@ static int check_cpu(const __u8 *body)
 	}
 	return 0;
 }
-#endif
 
 /* A window must be non-empty and must not wrap around the address space. */
 static int check_range(__u64 base, __u64 size)
@@ -131,7 +136,7 @@ int upcall_validate_mem_range(__u64 addr, __u64 size, __u64 block)
  * timer on x86 and "no interrupt" to the platform bus, never a device's;
  * on arm64 the IRQ is a GIC SPI number, and SPI 0 is one like the others.
  */
-static int check_mmio(const __u8 *body)
+static int check_mmio(__u32 arch, const __u8 *body)
 {
 	__u64 base = get_le64(body);
 	__u64 size = get_le64(body + __builtin_offsetof(struct upcall_mmio_request,
@@ -145,7 +150,7 @@ static int check_mmio(const __u8 *body)
 		return -EINVAL;
 	if (size < UPCALL_MMIO_MIN_SIZE || (base & (UPCALL_MMIO_ALIGN - 1)))
 		return -EINVAL;
-	if (irq == 0 && !UPCALL_MMIO_IRQ0_OK)
+	if (irq == 0 && arch != UPCALL_GUEST_ARCH_AARCH64)
 		return -EINVAL;
 	return 0;
 }
@@ -163,9 +168,10 @@ static int check_pci(__u32 type, const __u8 *body)
 	return 0;
 }
 
-int upcall_validate_body(__u32 type, const __u8 *body, __u32 size)
+int upcall_validate_body_arch(__u32 arch, __u32 type, const __u8 *body,
+			      __u32 size)
 {
-	int want = upcall_request_size(type);
+	int want = upcall_request_size_arch(arch, type);
 
 	if (want < 0)
 		return want;
@@ -175,13 +181,14 @@ int upcall_validate_body(__u32 type, const __u8 *body, __u32 size)
 	switch (type) {
 	case UPCALL_MSG_ADD_CPU:
 	case UPCALL_MSG_DEL_CPU:
-		return check_cpu(body);
+		return arch == UPCALL_GUEST_ARCH_AARCH64 ? check_cpu_arm64(body) :
+							  check_cpu_x86(body);
 	case UPCALL_MSG_ADD_MEM:
 	case UPCALL_MSG_DEL_MEM:
 		return check_mem(body);
 	case UPCALL_MSG_ADD_MMIO:
 	case UPCALL_MSG_DEL_MMIO:
-		return check_mmio(body);
+		return check_mmio(arch, body);
 	case UPCALL_MSG_ADD_PCI:
 	case UPCALL_MSG_DEL_PCI:
 		return check_pci(type, body);
@@ -191,8 +198,8 @@ int upcall_validate_body(__u32 type, const __u8 *body, __u32 size)
 	}
 }
 
-int upcall_validate_request(const void *msg, size_t len,
-			    struct upcall_req *req)
+int upcall_validate_request_arch(__u32 arch, const void *msg, size_t len,
+				 struct upcall_req *req)
 {
 	const __u8 *m = msg;
 	int want;
@@ -207,7 +214,7 @@ int upcall_validate_request(const void *msg, size_t len,
 	req->type = get_le32(m + HDR_OFF(msg_type));
 	if (get_le32(m + HDR_OFF(magic_version)) != UPCALL_MAGIC_VERSION)
 		return -EINVAL;
-	want = upcall_request_size(req->type);
+	want = upcall_request_size_arch(arch, req->type);
 	if (want < 0)
 		return want;
 	if (get_le32(m + HDR_OFF(msg_flags)) != 0)
@@ -219,5 +226,47 @@ int upcall_validate_request(const void *msg, size_t len,
 	req->body = m + HDR_SIZE;
 	if (!all_zero(req->body + req->size, UPCALL_MSG_SIZE - HDR_SIZE - req->size))
 		return -EINVAL;
-	return upcall_validate_body(req->type, req->body, req->size);
+	return upcall_validate_body_arch(arch, req->type, req->body, req->size);
+}
+
+int upcall_ranges_overlap(__u64 a, __u64 a_size, __u64 b, __u64 b_size)
+{
+	return a <= b + (b_size - 1) && b <= a + (a_size - 1);
+}
+
+/* Whether a free slot would be given back to @apic. */
+static int slot_knows(const struct upcall_cpu_slot *s, __u32 apic)
+{
+	return s->apic == UPCALL_CPU_ID_NONE &&
+	       (s->known[0] == apic || s->known[1] == apic);
+}
+
+int upcall_cpu_room(const struct upcall_cpu_slot *slots, unsigned int nslots,
+		    const __u8 *apic_ids, unsigned int count)
+{
+	unsigned int need = 0, need_pristine = 0, free = 0, pristine = 0;
+	unsigned int i, s;
+
+	for (i = 0; i < count; i++) {
+		int present = 0, known = 0;
+
+		for (s = 0; s < nslots; s++) {
+			present |= slots[s].apic == apic_ids[i];
+			known |= slot_knows(&slots[s], apic_ids[i]);
+		}
+		if (present)
+			continue;
+		need++;
+		if (!known)
+			need_pristine++;
+	}
+	for (s = 0; s < nslots; s++) {
+		if (slots[s].apic != UPCALL_CPU_ID_NONE)
+			continue;
+		free++;
+		if (slots[s].known[0] == UPCALL_CPU_ID_NONE &&
+		    slots[s].known[1] == UPCALL_CPU_ID_NONE)
+			pristine++;
+	}
+	return need > free || need_pristine > pristine ? -ENOSPC : 0;
 }
