@@ -351,7 +351,8 @@ kernel_source() {
 # kernel_builtin SERIES: a kernel built from Debian's linux-source-N (N:
 # SERIES without -builtin) patched by guest/scripts/create-patch.sh, with
 # x86_64_defconfig + kvm_guest.config + guest/upcall.config +
-# tests/vm/builtin.config: the server built in and CONFIG_MODULES unset.
+# tests/vm/builtin.config + tests/vm/kunit.config: the server and its
+# KUnit suite built in, CONFIG_MODULES unset.
 # Sets BUILTIN_DIR, which holds bzImage, config, release (the kernel
 # release) and build.log (its last line: the seconds the build took).
 # Built once per source version, patch, fragments and compiler.
@@ -366,7 +367,7 @@ kernel_builtin() {
 	patch=$("$top_dir/guest/scripts/create-patch.sh") ||
 		die "guest/scripts/create-patch.sh failed"
 	key=$( (echo "linux-source-$series $ver"; echo "$patch"
-		cat "$top_dir/guest/upcall.config" "$vm/builtin.config"
+		cat "$top_dir/guest/upcall.config" "$vm/builtin.config" "$vm/kunit.config"
 		gcc --version | head -1) | sha256sum | cut -c1-16)
 	BUILTIN_DIR=$cache/builtin-$series-$key
 	[ -f "$BUILTIN_DIR/.done" ] && return 0
@@ -383,7 +384,8 @@ kernel_builtin() {
 		make -C "$tree" O="$out" x86_64_defconfig &&
 			"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
 				"$tree/kernel/configs/kvm_guest.config" \
-				"$top_dir/guest/upcall.config" "$vm/builtin.config" &&
+				"$top_dir/guest/upcall.config" "$vm/builtin.config" \
+				"$vm/kunit.config" &&
 			make -C "$tree" O="$out" olddefconfig
 	} >"$tmp/config.log" 2>&1 ||
 		{ tail -20 "$tmp/config.log" >&2; die "configuring linux-source-$series failed"; }
@@ -392,7 +394,8 @@ kernel_builtin() {
 	while IFS= read -r f; do
 		grep -qxF "$f" "$out/.config" ||
 			die "linux-source-$series: $f requested but not in the final config (log: $tmp/config.log)"
-	done < <(cat "$top_dir/guest/upcall.config" "$vm/builtin.config" | grep -E '^CONFIG_[A-Z0-9_]+=y$')
+	done < <(cat "$top_dir/guest/upcall.config" "$vm/builtin.config" "$vm/kunit.config" |
+		grep -E '^CONFIG_[A-Z0-9_]+=y$')
 	! grep -q '^CONFIG_MODULES=y' "$out/.config" || die "linux-source-$series: CONFIG_MODULES is still set"
 	make -C "$tree" O="$out" -j"$(nproc)" bzImage >"$tmp/build.log" 2>&1 ||
 		{ tail -30 "$tmp/build.log" >&2; die "building linux-source-$series failed (log: $tmp/build.log)"; }
@@ -415,7 +418,8 @@ kernel_builtin() {
 
 # kernel_builtin_arm64 SERIES: compile the built-in server for arm64 in
 # Debian's linux-source of SERIES (6.1 or 6.12) patched by
-# create-patch.sh: arm64 defconfig + guest/upcall.config, then only
+# create-patch.sh: arm64 defconfig + guest/upcall.config + kunit.config
+# (the server's KUnit suite compiles too), then only
 # drivers/virt/upcall/ (and what it needs), cross-built; a warning there
 # fails.  Sets BUILTIN_LOG.  Done once per source version, patch, fragment
 # and cross compiler (a marker in the cache); returns non-zero on failure.
@@ -429,7 +433,7 @@ kernel_builtin_arm64() {
 	patch=$("$top_dir/guest/scripts/create-patch.sh") ||
 		die "guest/scripts/create-patch.sh failed"
 	key=$( (echo "linux-source-$series $SRC_VER arm64"; echo "$patch"
-		cat "$top_dir/guest/upcall.config"
+		cat "$top_dir/guest/upcall.config" "$vm/kunit.config"
 		aarch64-linux-gnu-gcc --version | head -1) | sha256sum | cut -c1-16)
 	done_file=$cache/builtin-arm64-$series-$key.log
 	BUILTIN_LOG=$done_file
@@ -448,9 +452,10 @@ kernel_builtin_arm64() {
 	if ! {
 		"${mk[@]}" defconfig &&
 			"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
-				"$top_dir/guest/upcall.config" &&
+				"$top_dir/guest/upcall.config" "$vm/kunit.config" &&
 			"${mk[@]}" olddefconfig &&
 			grep -qx 'CONFIG_UPCALL_GUEST=y' "$out/.config" &&
+			grep -qx 'CONFIG_UPCALL_GUEST_KUNIT_TEST=y' "$out/.config" &&
 			"${mk[@]}" -j"$(nproc)" drivers/virt/upcall/
 	} >"$BUILTIN_LOG" 2>&1; then
 		return 1
