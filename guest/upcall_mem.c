@@ -411,7 +411,7 @@ static void mem_policy_hold(char *saved, size_t len)
 		return;
 	}
 	if (mem_attr_write("auto_online_blocks", "offline", NULL)) {
-		pr_warn("ADD_MEM: cannot hold auto_online_blocks at offline\n");
+		pr_warn_ratelimited("ADD_MEM: cannot hold auto_online_blocks at offline\n");
 		saved[0] = '\0';
 	}
 }
@@ -419,8 +419,8 @@ static void mem_policy_hold(char *saved, size_t len)
 static void mem_policy_restore(const char *saved)
 {
 	if (saved[0] && mem_attr_write("auto_online_blocks", saved, NULL))
-		pr_warn("ADD_MEM: cannot set auto_online_blocks back to %s\n",
-			saved);
+		pr_warn_ratelimited("ADD_MEM: cannot set auto_online_blocks back to %s\n",
+				    saved);
 }
 
 static void mem_req(const struct upcall_req *req, u64 *start, u64 *size,
@@ -574,8 +574,8 @@ static int mem_add(const struct upcall_req *req, u32 *index)
 		undo = mem_remove(start, size);
 		if (undo) {
 			/* Keep it on record, so that DEL_MEM can try again. */
-			pr_err("ADD_MEM: %#llx-%#llx could not be onlined (%d) nor removed (%d)\n",
-			       start, start + size - 1, ret, undo);
+			pr_err_ratelimited("ADD_MEM: %#llx-%#llx could not be onlined (%d) nor removed (%d)\n",
+					   start, start + size - 1, ret, undo);
 			list_add_tail(&range->node, &mem_ranges);
 		} else {
 			kfree(range);

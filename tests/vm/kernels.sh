@@ -268,7 +268,9 @@ kernel_module() {
 	local series=$1 kver=$2 name=$3 src=$4 key dir host_dir
 	shift 4
 	kernel_headers "$series" "$kver"
-	key=$( (cd "$src" && kernel_sources . | xargs -0 cat; echo "$kver $*") |
+	key=$( (cd "$src" && kernel_sources . | xargs -0 cat; echo "$kver $*"
+		[ -z "${MODULE_KSRC:-}" ] || find "$MODULE_KSRC" -type f -print0 |
+			sort -z | xargs -0 cat) |
 		sha256sum | cut -c1-16)
 	MODULE_KO=$cache/modules/$name-$kver-$key.ko
 	MODULE_LOG=$cache/modules/$name-$kver-$key.log
@@ -284,12 +286,19 @@ kernel_module() {
 	rm -rf "$host_dir"
 	mkdir -p "$host_dir"
 	kernel_sources "$src" | (cd "$src" && cpio -0 -pdmL --quiet "$host_dir")
-	local rc=0 cross=()
+	local rc=0 cross=() ksrc=()
+	# MODULE_KSRC: a partial kernel source tree whose private headers the
+	# build reads (guest/Kbuild's UPCALL_KSRC), copied in so that a
+	# chroot build sees it too
+	if [ -n "${MODULE_KSRC:-}" ]; then
+		cp -r "$MODULE_KSRC" "$host_dir/.ksrc"
+		ksrc=(UPCALL_KSRC="$dir/.ksrc")
+	fi
 	[ "$(kernel_arch "$kver")" = arm64 ] && cross=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
 	if kernel_in_trixie "$series"; then
-		in_trixie make -C "$KDIR" M="$dir" "${cross[@]}" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
+		in_trixie make -C "$KDIR" M="$dir" "${cross[@]}" "${ksrc[@]}" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
 	else
-		make -C "$KDIR" M="$dir" "${cross[@]}" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
+		make -C "$KDIR" M="$dir" "${cross[@]}" "${ksrc[@]}" "$@" modules >"$MODULE_LOG" 2>&1 || rc=$?
 	fi
 	[ $rc -eq 0 ] && mv "$host_dir/$name.ko" "$MODULE_KO"
 	rm -rf "$host_dir"
