@@ -37,8 +37,11 @@ void ctx_log(upcall_ctx *ctx, int prio, const char *file, int line,
 	va_end(ap);
 }
 
+/* The last reference went: nothing logs any more. */
 static void ctx_free(upcall_ctx *ctx)
 {
+	if (ctx->log_destroy)
+		ctx->log_destroy(ctx->log_data);
 	request_cache_free(ctx);
 	utimer_heap_free(&ctx->timers);
 	if (ctx->timerfd >= 0)
@@ -141,6 +144,17 @@ UPCALL_EXPORT int upcall_ctx_set_log_fn(upcall_ctx *ctx, upcall_log_fn fn,
 	pthread_mutex_lock(&ctx->lock);
 	ctx->log_fn = fn;
 	ctx->log_data = userdata;
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+UPCALL_EXPORT int upcall_ctx_set_log_destroy_fn(upcall_ctx *ctx,
+						upcall_destroy_fn fn)
+{
+	if (!ctx)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->log_destroy = fn;
 	pthread_mutex_unlock(&ctx->lock);
 	return 0;
 }

@@ -128,6 +128,7 @@ struct upcall_ctx {
 
 	upcall_log_fn log_fn;
 	void *log_data;
+	upcall_destroy_fn log_destroy;	/* releases log_data at free */
 	int log_priority;
 };
 
@@ -202,6 +203,7 @@ struct upcall_session {
 	bool privileged_port;		/* AF_VSOCK: bind a port below 1024 */
 	upcall_session_state_fn state_fn;
 	void *state_data;
+	upcall_destroy_fn state_destroy;	/* releases state_data at free */
 	void *userdata;
 
 	/* transport */

@@ -297,6 +297,28 @@ UPCALL_EXPORT int upcall_request_set_destroy_fn(upcall_request *req,
 	return 0;
 }
 
+UPCALL_EXPORT int upcall_request_set_floating(upcall_request *req, int floating)
+{
+	if (!req)
+		return -EINVAL;
+	pthread_mutex_lock(&req->ctx->lock);
+	req->floating = floating != 0;
+	pthread_mutex_unlock(&req->ctx->lock);
+	return 0;
+}
+
+UPCALL_EXPORT int upcall_request_get_floating(upcall_request *req)
+{
+	int r;
+
+	if (!req)
+		return -EINVAL;
+	pthread_mutex_lock(&req->ctx->lock);
+	r = req->floating;
+	pthread_mutex_unlock(&req->ctx->lock);
+	return r;
+}
+
 UPCALL_EXPORT void *upcall_request_get_userdata(upcall_request *req)
 {
 	return req ? req->userdata : NULL;

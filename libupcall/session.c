@@ -156,10 +156,16 @@ void session_unref_locked(upcall_session *s, bool *freeit)
 	*freeit = true;
 }
 
+/*
+ * The last reference went, so no state event is queued and no state
+ * callback runs: the state callback's userdata is released here, once.
+ */
 void session_free(upcall_session *s)
 {
 	upcall_ctx *ctx = s->ctx;
 
+	if (s->state_destroy)
+		s->state_destroy(s->state_data);
 	pthread_mutex_lock(&ctx->lock);
 	ctx->n_sessions--;
 	pthread_mutex_unlock(&ctx->lock);
@@ -581,6 +587,12 @@ UPCALL_EXPORT int upcall_session_set_state_fn(upcall_session *s,
 					      void *userdata)
 {
 	SESSION_SET_ANYTIME(s, true, s->state_fn = fn; s->state_data = userdata);
+}
+
+UPCALL_EXPORT int upcall_session_set_destroy_fn(upcall_session *s,
+						upcall_destroy_fn fn)
+{
+	SESSION_SET_ANYTIME(s, true, s->state_destroy = fn);
 }
 
 UPCALL_EXPORT int upcall_session_set_userdata(upcall_session *s, void *userdata)

@@ -343,6 +343,65 @@ START_TEST(test_log_default_quiet)
 }
 END_TEST
 
+/*
+ * The log userdata's destroy callback: once, when the context is freed,
+ * which a session's reference and the library thread delay, and never
+ * before a log call that could still use the data.
+ */
+struct log_owner {
+	struct log_rec rec;
+	int destroyed, logged_after;
+};
+
+static void owner_log_fn(upcall_ctx *ctx, int priority, const char *file,
+			 int line, const char *fn, const char *format,
+			 va_list args, void *userdata)
+{
+	struct log_owner *o = userdata;
+
+	if (__atomic_load_n(&o->destroyed, __ATOMIC_ACQUIRE))
+		o->logged_after++;
+	log_fn(ctx, priority, file, line, fn, format, args, &o->rec);
+}
+
+static void owner_destroy(void *userdata)
+{
+	struct log_owner *o = userdata;
+
+	__atomic_fetch_add(&o->destroyed, 1, __ATOMIC_ACQ_REL);
+}
+
+START_TEST(test_log_destroy)
+{
+	struct log_owner o = { .destroyed = 0 }, o2 = { .destroyed = 0 };
+	upcall_ctx *ctx = tc_ctx_new();
+	upcall_session *s = NULL;
+
+	ck_assert_int_eq(upcall_ctx_set_log_destroy_fn(NULL, owner_destroy), -EINVAL);
+	ck_assert_int_eq(upcall_ctx_set_log_fn(ctx, owner_log_fn, &o), 0);
+	ck_assert_int_eq(upcall_ctx_set_log_destroy_fn(ctx, owner_destroy), 0);
+	ck_assert_int_eq(upcall_ctx_set_log_priority(ctx, LOG_DEBUG), 0);
+	ck_assert_int_eq(upcall_ctx_start_thread(ctx), 0);
+	some_traffic(ctx);
+	ck_assert_int_gt(o.rec.n, 0);
+	/* A session keeps the context, and so the log data, alive. */
+	ck_assert_int_eq(upcall_session_new(ctx, &s), 0);
+	ck_assert_ptr_null(upcall_ctx_unref(ctx));
+	ck_assert_int_eq(o.destroyed, 0);
+	upcall_session_unref(s);
+	ck_assert_int_eq(o.destroyed, 1);
+	ck_assert_int_eq(o.logged_after, 0);
+
+	/* Cleared before the end: nothing to release. */
+	ctx = tc_ctx_new();
+	ck_assert_int_eq(upcall_ctx_set_log_fn(ctx, owner_log_fn, &o2), 0);
+	ck_assert_int_eq(upcall_ctx_set_log_destroy_fn(ctx, owner_destroy), 0);
+	ck_assert_int_eq(upcall_ctx_set_log_destroy_fn(ctx, NULL), 0);
+	upcall_ctx_unref(ctx);
+	ck_assert_int_eq(o2.destroyed, 0);
+}
+END_TEST
+
 /* Without a log callback the library writes nothing to stdout or stderr. */
 START_TEST(test_no_output)
 {
@@ -498,6 +557,7 @@ static Suite *ctx_suite(void)
 	tc_tcase_setup(tc);
 	tcase_add_test(tc, test_log_debug);
 	tcase_add_test(tc, test_log_default_quiet);
+	tcase_add_test(tc, test_log_destroy);
 	tcase_add_test(tc, test_no_output);
 	suite_add_tcase(s, tc);
 	return s;

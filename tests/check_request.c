@@ -844,6 +844,44 @@ START_TEST(test_floating)
 }
 END_TEST
 
+/*
+ * upcall_request_set_floating(): a held request made floating survives its
+ * owner's unref (the callback runs, then destroy), one made owned again
+ * is cancelled silently by it, as any other.
+ */
+START_TEST(test_set_floating)
+{
+	int destroyed = 0;
+	struct cb_counter ca = { 0, &destroyed }, cb = { 0, &destroyed };
+	upcall_request *ra = NULL, *rb = NULL;
+
+	tenv_open(&E);
+	fg_set_delay_ms(E.fg, 50);
+	ck_assert_int_eq(upcall_devmgr_pci_add(E.s, 0, 8, counting_cb, &ca, &ra), 0);
+	ck_assert_int_eq(upcall_request_get_floating(ra), 0);
+	ck_assert_int_eq(upcall_request_set_destroy_fn(ra, counting_destroy), 0);
+	ck_assert_int_eq(upcall_request_set_floating(ra, 1), 0);
+	ck_assert_int_eq(upcall_request_get_floating(ra), 1);
+	ck_assert_ptr_null(upcall_request_unref(ra));
+	ck_assert(tc_run_until_count(E.ctx, &destroyed, 1, TC_LONG_MS));
+	ck_assert_int_eq(ca.calls, 1);
+
+	ck_assert_int_eq(upcall_devmgr_pci_add(E.s, 0, 9, counting_cb, &cb, &rb), 0);
+	ck_assert_int_eq(upcall_request_set_destroy_fn(rb, counting_destroy), 0);
+	ck_assert_int_eq(upcall_request_set_floating(rb, 1), 0);
+	ck_assert_int_eq(upcall_request_set_floating(rb, 0), 0);
+	ck_assert_int_eq(upcall_request_get_floating(rb), 0);
+	ck_assert_ptr_null(upcall_request_unref(rb));
+	ck_assert(tc_run_until_count(E.ctx, &destroyed, 2, TC_LONG_MS));
+	tc_run_for(E.ctx, 100);
+	ck_assert_int_eq(cb.calls, 0);
+
+	/* Submitted with ret NULL: floating from the start. */
+	ck_assert_int_eq(upcall_request_set_floating(NULL, 1), -EINVAL);
+	ck_assert_int_eq(upcall_request_get_floating(NULL), -EINVAL);
+}
+END_TEST
+
 /* ------------------------------------------------------ sync helpers */
 
 START_TEST(test_sync)
@@ -1288,6 +1326,7 @@ static Suite *request_suite(void)
 	tcase_add_test(tc, test_unref_pending);
 	tcase_add_test(tc, test_ref_lifetime);
 	tcase_add_test(tc, test_floating);
+	tcase_add_test(tc, test_set_floating);
 	tcase_add_test(tc, test_callback_reentry);
 	suite_add_tcase(s, tc);
 

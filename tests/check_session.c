@@ -548,6 +548,87 @@ START_TEST(test_unref_closes)
 }
 END_TEST
 
+/*
+ * The state callback's userdata is released once, when the session is
+ * freed: after the owner's unref and the delivery of the last state event
+ * (here CLOSED, queued by a close just before the unref), never before a
+ * state callback that could use it; on the library thread when that
+ * thread delivered the last event.
+ */
+struct state_owner {
+	int calls, closed, destroyed, after;
+	pthread_t destroyer;
+};
+
+static void owner_state_fn(upcall_session *s, upcall_session_state state,
+			   int error, void *userdata)
+{
+	struct state_owner *o = userdata;
+
+	if (__atomic_load_n(&o->destroyed, __ATOMIC_ACQUIRE))
+		o->after++;
+	o->calls++;
+	if (state == UPCALL_SESSION_CLOSED)
+		o->closed++;
+}
+
+static void owner_destroy(void *userdata)
+{
+	struct state_owner *o = userdata;
+
+	o->destroyer = pthread_self();
+	__atomic_fetch_add(&o->destroyed, 1, __ATOMIC_ACQ_REL);
+}
+
+static void destroy_after_close(int threaded)
+{
+	struct state_owner o = { 0 };
+	upcall_session *s = NULL;
+	int i;
+
+	ck_assert_int_eq(upcall_session_new(E.ctx, &s), 0);
+	ck_assert_int_eq(upcall_session_set_state_fn(s, owner_state_fn, &o), 0);
+	ck_assert_int_eq(upcall_session_set_destroy_fn(s, owner_destroy), 0);
+	ck_assert_int_eq(upcall_session_open_unix(s, E.d.path), 0);
+	ck_assert_int_eq(upcall_session_wait_ready(s, TC_LONG_MS * TC_MSEC), 0);
+	ck_assert_int_eq(upcall_session_close(s), 0);
+	upcall_session_unref(s);
+	ck_assert_int_eq(o.destroyed, 0);
+	if (threaded) {
+		ck_assert_int_eq(upcall_ctx_start_thread(E.ctx), 0);
+		for (i = 0; i < 5000 && !__atomic_load_n(&o.destroyed,
+							 __ATOMIC_ACQUIRE); i++)
+			tc_sleep_ms(1);
+		ck_assert_int_eq(upcall_ctx_stop_thread(E.ctx), 0);
+	} else {
+		ck_assert(tc_run_until_count(E.ctx, &o.destroyed, 1, TC_LONG_MS));
+	}
+	tc_drain(E.ctx);
+	ck_assert_int_eq(o.destroyed, 1);
+	ck_assert_int_eq(o.closed, 1);
+	ck_assert_int_eq(o.after, 0);
+	ck_assert(threaded != pthread_equal(o.destroyer, pthread_self()));
+}
+
+START_TEST(test_destroy_fn)
+{
+	struct state_owner o = { 0 };
+	upcall_session *s = NULL;
+
+	ck_assert_int_eq(upcall_session_set_destroy_fn(NULL, owner_destroy), -EINVAL);
+	destroy_after_close(0);
+	destroy_after_close(1);
+
+	/* Never opened: released all the same. */
+	ck_assert_int_eq(upcall_session_new(E.ctx, &s), 0);
+	ck_assert_int_eq(upcall_session_set_state_fn(s, owner_state_fn, &o), 0);
+	ck_assert_int_eq(upcall_session_set_destroy_fn(s, owner_destroy), 0);
+	upcall_session_unref(s);
+	tc_drain(E.ctx);
+	ck_assert_int_eq(o.destroyed, 1);
+}
+END_TEST
+
 /* Several sessions on one context, each with its own guest. */
 START_TEST(test_many_sessions)
 {
@@ -637,6 +718,7 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_path_too_long);
 	tcase_add_test(tc, test_many_sessions);
 	tcase_add_test(tc, test_submit_from_state_fn);
+	tcase_add_test(tc, test_destroy_fn);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("refuse");

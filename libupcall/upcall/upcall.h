@@ -71,6 +71,16 @@ typedef struct upcall_session upcall_session;
 /** @brief One device-manager request. */
 typedef struct upcall_request upcall_request;
 
+/**
+ * @brief Releases a userdata pointer when the object that holds it is freed
+ * (upcall_request_set_destroy_fn(), upcall_session_set_destroy_fn(),
+ * upcall_ctx_set_log_destroy_fn()): called exactly once, after the last
+ * callback that could be given the pointer has returned, on the thread that
+ * drops the last reference.  It must not call back into the object.
+ * @param userdata The pointer, as set when the object is freed.
+ */
+typedef void (*upcall_destroy_fn)(void *userdata);
+
 /* ------------------------------------------------------------------ */
 /* Context                                                             */
 /* ------------------------------------------------------------------ */
@@ -128,6 +138,20 @@ upcall_ctx *upcall_ctx_unref(upcall_ctx *ctx);
  * @return 0 or -EINVAL.
  */
 int upcall_ctx_set_log_fn(upcall_ctx *ctx, upcall_log_fn fn, void *userdata);
+
+/**
+ * @brief Set a callback that releases the log callback's userdata.
+ *
+ * Called once, with the userdata set by upcall_ctx_set_log_fn() at that
+ * time, when the context is freed (its last reference dropped, the library
+ * thread joined): no log callback runs after it.  Replacing the userdata
+ * by upcall_ctx_set_log_fn() does not release the old one.
+ * @param ctx The context.
+ * @param fn The callback, or NULL (the default).
+ * @return 0 or -EINVAL.
+ * @since 1.1
+ */
+int upcall_ctx_set_log_destroy_fn(upcall_ctx *ctx, upcall_destroy_fn fn);
 
 /**
  * @brief Set the highest syslog priority passed to the log callback.
@@ -443,6 +467,23 @@ int upcall_session_set_state_fn(upcall_session *session,
 				upcall_session_state_fn fn, void *userdata);
 
 /**
+ * @brief Set a callback that releases the state callback's userdata.
+ *
+ * Called once, with the userdata set by upcall_session_set_state_fn() at
+ * that time, when the session is freed: after its last reference is
+ * dropped and every state event queued for it has been delivered, so no
+ * state callback runs after it.  Replacing the userdata by
+ * upcall_session_set_state_fn() does not release the old one.  (The
+ * pointer of upcall_session_set_userdata() is the caller's alone.)
+ * @param session The session.
+ * @param fn The callback, or NULL (the default).
+ * @return 0 or -EINVAL.
+ * @since 1.1
+ */
+int upcall_session_set_destroy_fn(upcall_session *session,
+				  upcall_destroy_fn fn);
+
+/**
  * @brief Attach opaque user data to the session.
  * @param session The session.
  * @param userdata Any pointer; the library never dereferences it.
@@ -541,11 +582,6 @@ typedef void (*upcall_request_fn)(upcall_request *req, int error,
 				  void *userdata);
 
 /**
- * @brief Called when a request is freed, to release its userdata.
- */
-typedef void (*upcall_destroy_fn)(void *userdata);
-
-/**
  * @brief Take a reference on a request.
  * @param req A request, or NULL.
  * @return @p req.
@@ -586,6 +622,30 @@ int upcall_request_set_timeout(upcall_request *req, uint64_t usec);
  * @return 0 or -EINVAL.
  */
 int upcall_request_set_destroy_fn(upcall_request *req, upcall_destroy_fn fn);
+
+/**
+ * @brief Make the request floating, or not.
+ *
+ * A floating request belongs to its session until its callback has
+ * returned: dropping the caller's reference no longer cancels it, so a
+ * caller that wanted a handle only to set a timeout or a destroy callback
+ * can drop it at once.  A request submitted with @p ret NULL is floating
+ * from the start.
+ * @param req The request.
+ * @param floating Nonzero: floating; 0: owned by its references again
+ *        (the caller must hold one).
+ * @return 0 or -EINVAL.
+ * @since 1.1
+ */
+int upcall_request_set_floating(upcall_request *req, int floating);
+
+/**
+ * @brief Whether the request is floating.
+ * @param req The request.
+ * @return 1, 0, or -EINVAL.
+ * @since 1.1
+ */
+int upcall_request_get_floating(upcall_request *req);
 
 /**
  * @brief The userdata given at submission.
