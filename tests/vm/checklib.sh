@@ -32,6 +32,16 @@ dmesg_clean() { ! gx dmesg | grep -E 'WARNING:|BUG:|Oops|Call Trace|general prot
 # Unevictable kernel memory that a leak would grow, in kB.
 kmem() { gx "awk '/^(Slab|Percpu|VmallocUsed):/ { s += \$2 } END { print s }' /proc/meminfo"; }
 
+# raw_op NAME ARG... RESULT: one well-formed request by upcall-raw, which
+# checks the whole reply header (the msg_type echoed, msg_size, flags,
+# zeros after the body), not only what libupcall needs of it
+raw_op() {
+	local out
+	out=$(raw op "$@" 2>&1) || true
+	if [[ $out == "ok "* ]]; then ok "raw $*: the reply header"; else
+		nok "raw $*: ${out#bad }"; fi
+}
+
 # expect_refusal DESCRIPTION ERRNO-NAME CLI-ARGS...: exit 1 naming the errno
 expect_refusal() {
 	local what=$1 name=$2 out rc=0
