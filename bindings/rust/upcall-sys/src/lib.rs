@@ -2,8 +2,10 @@
 //! Raw declarations of libupcall's C API (`<upcall/upcall.h>`) and the
 //! constants of `<upcall/wire.h>` a caller needs.
 //!
-//! Written by hand from the headers of libupcall 1.0 (no bindgen, no
-//! crates).  Every function returns 0 (or a positive value where the header
+//! Written by hand from the headers of libupcall 1.1 (no bindgen, no
+//! crates).  `make check` (tests/check-rust-sys.sh) compiles them, turned
+//! back into C, against the headers: a function, type, constant or
+//! `upcall_info` field that drifts from the C fails the build's tests.  Every function returns 0 (or a positive value where the header
 //! says so) or a negative errno; see `upcall.h` for ownership and threading,
 //! and the `upcall` crate for a safe interface.
 #![allow(non_camel_case_types)]
@@ -66,8 +68,12 @@ pub const UPCALL_SESSION_RECONNECTING: upcall_session_state = 3;
 /// Closed for good.
 pub const UPCALL_SESSION_CLOSED: upcall_session_state = 4;
 
-/// `upcall_log_fn`.  The C type passes a `va_list`; it is declared here as
-/// an opaque pointer, which is how x86_64 and aarch64 pass one.
+/// A `va_list` as a function argument: an opaque pointer, which is how
+/// x86_64 and aarch64 pass one (an array that decays to a pointer, and a
+/// composite larger than 16 bytes passed by reference).
+pub type va_list = *mut c_void;
+
+/// `upcall_log_fn`.
 pub type upcall_log_fn = Option<
     unsafe extern "C" fn(
         ctx: *mut upcall_ctx,
@@ -76,7 +82,7 @@ pub type upcall_log_fn = Option<
         line: c_int,
         func: *const c_char,
         format: *const c_char,
-        args: *mut c_void,
+        args: va_list,
         userdata: *mut c_void,
     ),
 >;
@@ -95,7 +101,8 @@ pub type upcall_session_state_fn = Option<
 pub type upcall_request_fn =
     Option<unsafe extern "C" fn(req: *mut upcall_request, error: c_int, userdata: *mut c_void)>;
 
-/// `upcall_destroy_fn`: frees a request's userdata.
+/// `upcall_destroy_fn`: releases the userdata of a request, of a session's
+/// state callback or of a context's log callback.
 pub type upcall_destroy_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
 /// `enum upcall_io_op`: the values of `EPOLL_CTL_*`.
@@ -158,6 +165,8 @@ extern "C" {
         f: upcall_log_fn,
         userdata: *mut c_void,
     ) -> c_int;
+    /// Since libupcall 1.1.
+    pub fn upcall_ctx_set_log_destroy_fn(ctx: *mut upcall_ctx, f: upcall_destroy_fn) -> c_int;
     pub fn upcall_ctx_set_log_priority(ctx: *mut upcall_ctx, priority: c_int) -> c_int;
     pub fn upcall_ctx_get_fd(ctx: *mut upcall_ctx) -> c_int;
     pub fn upcall_ctx_get_events(ctx: *mut upcall_ctx) -> c_int;
@@ -196,6 +205,11 @@ extern "C" {
         f: upcall_session_state_fn,
         userdata: *mut c_void,
     ) -> c_int;
+    /// Since libupcall 1.1.
+    pub fn upcall_session_set_destroy_fn(
+        session: *mut upcall_session,
+        f: upcall_destroy_fn,
+    ) -> c_int;
     pub fn upcall_session_set_userdata(
         session: *mut upcall_session,
         userdata: *mut c_void,
@@ -214,6 +228,10 @@ extern "C" {
     pub fn upcall_request_cancel(req: *mut upcall_request) -> c_int;
     pub fn upcall_request_set_timeout(req: *mut upcall_request, usec: u64) -> c_int;
     pub fn upcall_request_set_destroy_fn(req: *mut upcall_request, f: upcall_destroy_fn) -> c_int;
+    /// Since libupcall 1.1.
+    pub fn upcall_request_set_floating(req: *mut upcall_request, floating: c_int) -> c_int;
+    /// Since libupcall 1.1.
+    pub fn upcall_request_get_floating(req: *mut upcall_request) -> c_int;
     pub fn upcall_request_get_userdata(req: *mut upcall_request) -> *mut c_void;
     pub fn upcall_request_get_type(req: *mut upcall_request) -> c_int;
     pub fn upcall_request_get_status(req: *mut upcall_request) -> c_int;
