@@ -12,7 +12,6 @@ import "C"
 
 import (
 	"runtime/cgo"
-	"sync"
 	"sync/atomic"
 )
 
@@ -55,55 +54,51 @@ func goUpcallDestroy(h C.uintptr_t) {
 	deleteHandle(cgo.Handle(h))
 }
 
-// State and log callbacks have no destroy callback, and one may already be
-// running when the Go side turns it off, so their userdata is an id in this
-// registry rather than a cgo.Handle: an id that is gone is ignored, where a
-// deleted Handle would panic.
-var registry struct {
-	sync.Mutex
-	next uintptr
-	m    map[uintptr]interface{}
-}
+// State and log callbacks: the userdata is a cgo.Handle too, of the
+// session's *sessionCore or of the context's log function, and the
+// session's (or context's) destroy callback deletes it when libupcall frees
+// the C object, after the last callback that could be given it.  So a
+// callback never finds its handle deleted, the Go side never has to turn
+// a callback off, and no global table keeps anything: once the C object is
+// gone its Go side is garbage.
 
-func register(v interface{}) uintptr {
-	registry.Lock()
-	defer registry.Unlock()
-	if registry.m == nil {
-		registry.m = make(map[uintptr]interface{})
+// liveStateHandles and liveLogHandles count the handles of C sessions and
+// contexts not freed yet; doubleDestroys counts destroy callbacks called
+// for a handle already released (tests: it must stay 0).
+var liveStateHandles, liveLogHandles, doubleDestroys int64
+
+func releaseHandle(h C.uintptr_t, live *int64) {
+	if h == 0 { // set_destroy_fn succeeded, set_*_fn did not
+		return
 	}
-	registry.next++
-	registry.m[registry.next] = v
-	return registry.next
+	if atomic.AddInt64(live, -1) < 0 {
+		atomic.AddInt64(&doubleDestroys, 1)
+	}
+	cgo.Handle(h).Delete() // panics if deleted before: never twice
 }
 
-func unregister(id uintptr) {
-	registry.Lock()
-	delete(registry.m, id)
-	registry.Unlock()
+func newStateHandle(s *sessionCore) cgo.Handle {
+	atomic.AddInt64(&liveStateHandles, 1)
+	return cgo.NewHandle(s)
 }
 
-func lookup(id uintptr) interface{} {
-	registry.Lock()
-	defer registry.Unlock()
-	return registry.m[id]
-}
-
-func registered() int {
-	registry.Lock()
-	defer registry.Unlock()
-	return len(registry.m)
+func newLogHandle(fn func(priority int, msg string)) cgo.Handle {
+	atomic.AddInt64(&liveLogHandles, 1)
+	return cgo.NewHandle(fn)
 }
 
 //export goUpcallState
-func goUpcallState(id C.uintptr_t, state C.int, err C.int) {
-	if s, ok := lookup(uintptr(id)).(*sessionCore); ok {
-		s.setState(State(state), int(err))
-	}
+func goUpcallState(h C.uintptr_t, state C.int, err C.int) {
+	cgo.Handle(h).Value().(*sessionCore).setState(State(state), int(err))
 }
 
+//export goUpcallStateDestroy
+func goUpcallStateDestroy(h C.uintptr_t) { releaseHandle(h, &liveStateHandles) }
+
 //export goUpcallLog
-func goUpcallLog(id C.uintptr_t, priority C.int, msg *C.char) {
-	if c, ok := lookup(uintptr(id)).(*ctxCore); ok && c.logFn != nil {
-		c.logFn(int(priority), C.GoString(msg))
-	}
+func goUpcallLog(h C.uintptr_t, priority C.int, msg *C.char) {
+	cgo.Handle(h).Value().(func(int, string))(int(priority), C.GoString(msg))
 }
+
+//export goUpcallLogDestroy
+func goUpcallLogDestroy(h C.uintptr_t) { releaseHandle(h, &liveLogHandles) }

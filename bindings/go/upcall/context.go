@@ -39,7 +39,6 @@ type ctxCore struct {
 	ptr   cupcall.Struct_SS_upcall_ctx
 	file  *os.File      // a dup of the epoll fd, in the Go runtime's poller
 	ended chan struct{} // closed when the processing goroutine returns
-	logID uintptr
 	logFn func(priority int, msg string)
 
 	mu       sync.Mutex
@@ -77,8 +76,13 @@ func NewContext(opts ...ContextOption) (*Context, error) {
 		o(c)
 	}
 	if c.logFn != nil {
-		c.logID = register(c)
-		C.upcallgo_set_log_fn(C.uintptr_t(p), C.uintptr_t(c.logID))
+		// The context owns the handle: its log destroy callback deletes it.
+		h := newLogHandle(c.logFn)
+		if r := C.upcallgo_set_log_fn(C.uintptr_t(p), C.uintptr_t(h)); r < 0 {
+			releaseHandle(C.uintptr_t(h), &liveLogHandles)
+			c.release()
+			return nil, errnoErr("context-new", int(r))
+		}
 	}
 	if err := c.startLoop(); err != nil {
 		c.release()
@@ -174,12 +178,9 @@ func (c *ctxCore) close() {
 var liveContexts int64
 
 // release drops the Go side's reference; C requests still held by callers
-// keep the C context alive until they are dropped.
+// keep the C context alive until they are dropped.  When libupcall frees
+// it, its log destroy callback deletes the log function's handle.
 func (c *ctxCore) release() {
-	if c.logID != 0 {
-		C.upcallgo_set_log_fn(C.uintptr_t(c.ptr.Swigcptr()), 0)
-		unregister(c.logID)
-	}
 	cupcall.Upcall_ctx_unref(c.ptr)
 }
 

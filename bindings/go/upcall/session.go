@@ -36,7 +36,6 @@ type Session struct {
 type sessionCore struct {
 	ctx            *ctxCore
 	ptr            cupcall.Struct_SS_upcall_session
-	stateID        uintptr
 	requestTimeout time.Duration // the session's default; <= 0: none
 
 	mu     sync.RWMutex // write: close; read: calls that use ptr
@@ -249,11 +248,15 @@ func (ctx *Context) open(op string, opts []Option, unopened func(),
 		state:          StateConnecting,
 		changed:        make(chan struct{}),
 	}
-	s.stateID = register(s)
-	C.upcallgo_set_state_fn(C.uintptr_t(raw), C.uintptr_t(s.stateID))
+	// The C session owns the handle from here: its destroy callback
+	// deletes it when libupcall frees the session, whichever way it goes.
+	h := newStateHandle(s)
+	if r := C.upcallgo_set_state_fn(C.uintptr_t(raw), C.uintptr_t(h)); r < 0 {
+		releaseHandle(C.uintptr_t(h), &liveStateHandles)
+		cupcall.Upcall_session_unref(p)
+		return fail(int(r))
+	}
 	if r := openFn(p); r < 0 {
-		C.upcallgo_set_state_fn(C.uintptr_t(raw), 0)
-		unregister(s.stateID)
 		cupcall.Upcall_session_unref(p)
 		return nil, errnoErr(op, r)
 	}
@@ -292,13 +295,12 @@ func (s *sessionCore) close() {
 		return
 	}
 	s.closed = true
-	raw := C.uintptr_t(s.ptr.Swigcptr())
-	C.upcallgo_set_state_fn(raw, 0)
+	// State events still queued are delivered to s (setState ignores them
+	// once it is closed); the destroy callback then deletes the handle.
 	cupcall.Upcall_session_close(s.ptr)
 	cupcall.Upcall_session_unref(s.ptr)
 	s.mu.Unlock()
 
-	unregister(s.stateID)
 	s.setState(StateClosed, -int(syscall.ESHUTDOWN))
 	s.ctx.removeSession(s)
 	atomic.AddInt64(&liveSessions, -1)

@@ -23,6 +23,16 @@ static void on_destroy(void *userdata)
 	goUpcallDestroy((uintptr_t)userdata);
 }
 
+static void on_state_destroy(void *userdata)
+{
+	goUpcallStateDestroy((uintptr_t)userdata);
+}
+
+static void on_log_destroy(void *userdata)
+{
+	goUpcallLogDestroy((uintptr_t)userdata);
+}
+
 static void on_state(upcall_session *session, upcall_session_state state,
 		     int error, void *userdata)
 {
@@ -94,14 +104,29 @@ int upcallgo_submit(uintptr_t session, int op, const uint8_t *ids,
 	return 0;
 }
 
-int upcallgo_set_state_fn(uintptr_t session, uintptr_t id)
+/*
+ * The destroy callback first: once the userdata is set, a failure could
+ * leave a handle nobody deletes.  Both calls fail only with -EINVAL, for
+ * an object the caller does not have.
+ */
+int upcallgo_set_state_fn(uintptr_t session, uintptr_t handle)
 {
-	return upcall_session_set_state_fn((upcall_session *)session,
-					   id ? on_state : NULL, (void *)id);
+	upcall_session *s = (upcall_session *)session;
+	int r;
+
+	r = upcall_session_set_destroy_fn(s, on_state_destroy);
+	if (r < 0)
+		return r;
+	return upcall_session_set_state_fn(s, on_state, (void *)handle);
 }
 
-int upcallgo_set_log_fn(uintptr_t ctx, uintptr_t id)
+int upcallgo_set_log_fn(uintptr_t ctx, uintptr_t handle)
 {
-	return upcall_ctx_set_log_fn((upcall_ctx *)ctx, id ? on_log : NULL,
-				     (void *)id);
+	upcall_ctx *c = (upcall_ctx *)ctx;
+	int r;
+
+	r = upcall_ctx_set_log_destroy_fn(c, on_log_destroy);
+	if (r < 0)
+		return r;
+	return upcall_ctx_set_log_fn(c, on_log, (void *)handle);
 }

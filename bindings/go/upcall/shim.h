@@ -2,8 +2,8 @@
 /*
  * The C side of completion dispatch.  Every callback libupcall takes is one
  * of the static functions in shim.c, which hand their userdata (a Go
- * runtime/cgo.Handle or a registry id, never a Go pointer) to an exported
- * Go function.  Addresses cross as uintptr_t so that no Go code converts
+ * runtime/cgo.Handle, never a Go pointer) to an exported Go function; each
+ * handle is deleted by the destroy callback of the object holding it.  Addresses cross as uintptr_t so that no Go code converts
  * integers to pointers.
  */
 #ifndef UPCALLGO_SHIM_H
@@ -47,10 +47,18 @@ struct upcallgo_args {
 int upcallgo_submit(uintptr_t session, int op, const uint8_t *ids,
 		    struct upcallgo_args a, uintptr_t handle, uintptr_t *ret);
 
-/* State callback with a registry id as userdata, or none (id 0). */
-int upcallgo_set_state_fn(uintptr_t session, uintptr_t id);
+/*
+ * State callback with @handle as userdata, and the session's destroy
+ * callback, which deletes @handle when libupcall frees the session (after
+ * its last state event).  On success the session owns @handle.
+ */
+int upcallgo_set_state_fn(uintptr_t session, uintptr_t handle);
 
-/* Log callback with a registry id as userdata, or none (id 0). */
-int upcallgo_set_log_fn(uintptr_t ctx, uintptr_t id);
+/*
+ * Log callback with @handle as userdata, and the log destroy callback,
+ * which deletes @handle when libupcall frees the context.  On success the
+ * context owns @handle.
+ */
+int upcallgo_set_log_fn(uintptr_t ctx, uintptr_t handle);
 
 #endif

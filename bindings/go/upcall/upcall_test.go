@@ -145,7 +145,8 @@ func wantErr(t *testing.T, err error, errno syscall.Errno, guest bool) *Error {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	// Everything the tests made is closed by now, by Close or by a
-	// finalizer: no cgo.Handle, registry entry, context or session is left.
+	// finalizer, and libupcall freed each C object and called its destroy
+	// callback once: no cgo.Handle, context or session is left.
 	for i := 0; i < 100 && leaks() != ""; i++ {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
@@ -158,12 +159,15 @@ func TestMain(m *testing.M) {
 }
 
 func leaks() string {
-	h, c, s, r := atomic.LoadInt64(&liveHandles), atomic.LoadInt64(&liveContexts),
-		atomic.LoadInt64(&liveSessions), registered()
-	if h == 0 && c == 0 && s == 0 && r == 0 {
+	h, c, s := atomic.LoadInt64(&liveHandles), atomic.LoadInt64(&liveContexts),
+		atomic.LoadInt64(&liveSessions)
+	sh, lh, d := atomic.LoadInt64(&liveStateHandles), atomic.LoadInt64(&liveLogHandles),
+		atomic.LoadInt64(&doubleDestroys)
+	if h == 0 && c == 0 && s == 0 && sh == 0 && lh == 0 && d == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d handles, %d contexts, %d sessions, %d registry ids", h, c, s, r)
+	return fmt.Sprintf("%d request handles, %d contexts, %d sessions, %d state handles, "+
+		"%d log handles, %d destroy callbacks called twice", h, c, s, sh, lh, d)
 }
 
 func TestVersion(t *testing.T) {
@@ -849,5 +853,70 @@ func TestVM(t *testing.T) {
 	}
 	if after.CPUsOnline != info.CPUsOnline {
 		t.Fatalf("online vCPUs %d -> %d", info.CPUsOnline, after.CPUsOnline)
+	}
+}
+
+// The destroy callbacks of libupcall 1.1 release the state and log
+// handles: exactly once per C session and context, also for objects left
+// to the finalizers, and then what the handles held is garbage too.
+func TestDestroyCallbacks(t *testing.T) {
+	g := startGuest(t)
+	baseS, baseL := atomic.LoadInt64(&liveStateHandles), atomic.LoadInt64(&liveLogHandles)
+	var logFreed, coreFreed int32
+
+	func() {
+		// Reachable only through the log function; big enough not to
+		// share a tiny-allocator block, whose finalizers may never run.
+		sentinel := new([64]byte)
+		runtime.SetFinalizer(sentinel, func(*[64]byte) { atomic.StoreInt32(&logFreed, 1) })
+		ctx, err := NewContext(WithLog(7, func(int, string) { runtime.KeepAlive(sentinel) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ctx.OpenUnix(g.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.SetFinalizer(s.core, func(*sessionCore) { atomic.AddInt32(&coreFreed, 1) })
+		if atomic.LoadInt64(&liveStateHandles) != baseS+1 || atomic.LoadInt64(&liveLogHandles) != baseL+1 {
+			t.Fatalf("handles after open: %s", leaks())
+		}
+		if _, err := s.Info(timeout(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		// Neither is closed: the finalizers do it.
+	}()
+	waitFor(t, "log handle released and its function collected", func() bool {
+		return atomic.LoadInt64(&liveLogHandles) == baseL && atomic.LoadInt32(&logFreed) == 1
+	})
+	waitFor(t, "state handle released and the session collected", func() bool {
+		return atomic.LoadInt64(&liveStateHandles) == baseS && atomic.LoadInt32(&coreFreed) == 1
+	})
+
+	// Closed explicitly, in both orders, and a session that failed to open.
+	for i := 0; i < 10; i++ {
+		ctx, err := NewContext(WithLog(3, func(int, string) {}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ctx.OpenUnix(g.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ctx.OpenUnix(""); err == nil {
+			t.Fatal("OpenUnix(\"\") succeeded")
+		}
+		if i%2 == 0 {
+			s.Close()
+			ctx.Close()
+		} else {
+			ctx.Close()
+			s.Close()
+		}
+	}
+	// Every C object is freed by now: nothing waits for a finalizer.
+	if atomic.LoadInt64(&liveStateHandles) != baseS || atomic.LoadInt64(&liveLogHandles) != baseL ||
+		atomic.LoadInt64(&doubleDestroys) != 0 {
+		t.Fatalf("after Close: %s", leaks())
 	}
 }
