@@ -10,6 +10,7 @@
  * PR_SET_PDEATHSIG.
  */
 #include <check.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -708,6 +709,17 @@ static const char *const *const usage_cases[] = {
 	ARGS("--fd", "3", "--privileged-port", "pci-add", "0", "8"),
 	ARGS("--vsock", "3", "--privileged-port=1", "pci-add", "0", "8"),
 	ARGS("--socket", NOSOCK, "pci-add", "0", "8", "-v"),
+	ARGS("--socket", NOSOCK, "pci-add", "0", "8", "--json"),
+	ARGS("--socket", NOSOCK, "pci-add", "-1", "8"),
+	ARGS("--socket", NOSOCK, "pci-add", "--", "0"),
+	ARGS("--socket", NOSOCK, "mem-add", "0", "1G", "--movable=1"),
+	ARGS("--socket", NOSOCK, "mem-add", "0", "1G", "--node=x"),
+	ARGS("--socket", NOSOCK, "--json=1", "info"),
+	ARGS("--socket", NOSOCK, "batch"),
+	ARGS("--socket", NOSOCK, "batch", ""),
+	ARGS("--socket", NOSOCK, "batch", "a", "b"),
+	ARGS("--socket", NOSOCK, "batch", "--keep", "--bogus", "a"),
+	ARGS("--socket", NOSOCK, "info", "--keep-going"),
 	ARGS("--vsock", "x", "pci-add", "0", "8"),
 	ARGS("--vsock", "3:", "pci-add", "0", "8"),
 	ARGS("--vsock", "3:7", "--port", "8", "pci-add", "0", "8"),
@@ -762,6 +774,614 @@ START_TEST(test_usage_too_many_ids)
 	argv[5 + 255] = NULL;
 	run_cli(&r, argv);
 	expect_err(&r, 3, "upcall: cpu-add: ETIMEDOUT");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* --json: each object parsed and held to upcall(1)'s schema           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A strict little JSON reader: every value of one object, by path
+ * ("op", "args.apic_ids", "info.ops[1]"), as its raw text.
+ */
+#define JV_MAX 64
+
+struct jdoc {
+	int n;
+	char path[JV_MAX][48];
+	char raw[JV_MAX][512];
+};
+
+struct jp {
+	const char *p;
+	struct jdoc *d;
+};
+
+static void jws(struct jp *j)
+{
+	while (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')
+		j->p++;
+}
+
+static bool jvalue(struct jp *j, const char *path);
+
+static bool jstring(struct jp *j)
+{
+	if (*j->p++ != '"')
+		return false;
+	while (*j->p != '"') {
+		unsigned char ch = (unsigned char)*j->p;
+
+		if (ch < 0x20)
+			return false;
+		if (ch == '\\') {
+			j->p++;
+			if (*j->p == 'u') {
+				for (int i = 1; i <= 4; i++)
+					if (!isxdigit((unsigned char)j->p[i]))
+						return false;
+				j->p += 4;
+			} else if (!strchr("\"\\/bfnrt", *j->p) || !*j->p) {
+				return false;
+			}
+		}
+		j->p++;
+	}
+	j->p++;
+	return true;
+}
+
+static bool jnumber(struct jp *j)
+{
+	const char *s = j->p;
+
+	if (*j->p == '-')
+		j->p++;
+	if (*j->p == '0')
+		j->p++;
+	else if (isdigit((unsigned char)*j->p))
+		while (isdigit((unsigned char)*j->p))
+			j->p++;
+	else
+		return false;
+	if (*j->p == '.' || *j->p == 'e' || *j->p == 'E')
+		return false;	/* the schema has integers only */
+	return j->p > s;
+}
+
+static bool jcontainer(struct jp *j, const char *path, char open, char close)
+{
+	char sub[48];
+	int i = 0;
+
+	j->p++;
+	jws(j);
+	if (*j->p == close) {
+		j->p++;
+		return true;
+	}
+	for (;;) {
+		jws(j);
+		if (open == '{') {
+			const char *k = j->p + 1;
+
+			if (!jstring(j))
+				return false;
+			snprintf(sub, sizeof(sub), "%s%s%.*s", path,
+				 *path ? "." : "", (int)(j->p - 1 - k), k);
+			/* No key twice. */
+			for (int m = 0; m < j->d->n; m++)
+				if (!strcmp(j->d->path[m], sub))
+					return false;
+			jws(j);
+			if (*j->p++ != ':')
+				return false;
+		} else {
+			snprintf(sub, sizeof(sub), "%s[%d]", path, i++);
+		}
+		if (!jvalue(j, sub))
+			return false;
+		jws(j);
+		if (*j->p == close) {
+			j->p++;
+			return true;
+		}
+		if (*j->p++ != ',')
+			return false;
+	}
+}
+
+static bool jvalue(struct jp *j, const char *path)
+{
+	const char *start;
+	int slot;
+	bool ok;
+
+	jws(j);
+	start = j->p;
+	if (j->d->n == JV_MAX)
+		return false;
+	slot = j->d->n++;
+	snprintf(j->d->path[slot], sizeof(j->d->path[slot]), "%s", path);
+	if (*j->p == '{')
+		ok = jcontainer(j, path, '{', '}');
+	else if (*j->p == '[')
+		ok = jcontainer(j, path, '[', ']');
+	else if (*j->p == '"')
+		ok = jstring(j);
+	else if (!strncmp(j->p, "true", 4) || !strncmp(j->p, "null", 4))
+		ok = (j->p += 4, true);
+	else if (!strncmp(j->p, "false", 5))
+		ok = (j->p += 5, true);
+	else
+		ok = jnumber(j);
+	snprintf(j->d->raw[slot], sizeof(j->d->raw[slot]), "%.*s",
+		 (int)(j->p - start), start);
+	return ok;
+}
+
+/* One line of stdout, @line 0-based, as a JSON object; fails the test if not. */
+static void jparse(struct jdoc *d, const char *out, int line)
+{
+	const char *s = out, *nl;
+	char buf[4096];
+	struct jp j = { .d = d };
+
+	while (line-- > 0) {
+		s = strchr(s, '\n');
+		ck_assert_msg(s, "no JSON line %d in: %s", line, out);
+		s++;
+	}
+	nl = strchr(s, '\n');
+	ck_assert_msg(nl, "JSON not ended by a newline: %s", out);
+	snprintf(buf, sizeof(buf), "%.*s", (int)(nl - s), s);
+	memset(d, 0, sizeof(*d));
+	j.p = buf;
+	ck_assert_msg(*buf == '{' && jvalue(&j, "") && !*j.p,
+		      "not one JSON object: '%s' (at '%s')", buf, j.p);
+}
+
+static const char *jget(const struct jdoc *d, const char *path)
+{
+	for (int i = 0; i < d->n; i++)
+		if (!strcmp(d->path[i], path))
+			return d->raw[i];
+	return NULL;
+}
+
+#define JEQ(d, path, want) do {						\
+	const char *_v = jget(d, path);					\
+	ck_assert_msg(_v && !strcmp(_v, want), "%s: %s, expected %s",	\
+		      path, _v ? _v : "(absent)", want);		\
+} while (0)
+
+/* The object's own keys, in order, exactly @keys (space-separated). */
+static void jkeys(const struct jdoc *d, const char *prefix, const char *keys)
+{
+	char got[512] = "";
+	size_t plen = strlen(prefix);
+
+	for (int i = 0; i < d->n; i++) {
+		const char *p = d->path[i];
+
+		if (plen && (strncmp(p, prefix, plen) || p[plen] != '.'))
+			continue;
+		p += plen ? plen + 1 : 0;
+		if (!*p || strchr(p, '.') || strchr(p, '['))
+			continue;
+		if (*got)
+			strcat(got, " ");
+		strcat(got, p);
+	}
+	ck_assert_msg(!strcmp(got, keys), "%s keys '%s', expected '%s'",
+		      *prefix ? prefix : "top-level", got, keys);
+}
+
+/* time_us: an integer, and no more than the whole run took. */
+static void jtime(const struct jdoc *d, const struct result *r)
+{
+	const char *t = jget(d, "time_us");
+	char *end;
+	double us;
+
+	ck_assert_ptr_nonnull(t);
+	us = strtod(t, &end);
+	ck_assert_msg(*end == '\0' && us >= 0 && us <= r->secs * 1e6,
+		      "time_us %s (the run took %f s)", t, r->secs);
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+START_TEST(test_json_cpu)
+{
+	struct jdoc d;
+	struct result r;
+
+	GUEST("--index", "2");
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "cpu-add", "1",
+			 "0x2"));
+	expect(&r, 0);
+	ck_assert_str_eq(r.err, "");
+	ck_assert_int_eq(count_lines(r.out), 1);
+	jparse(&d, r.out, 0);
+	jkeys(&d, "", "op args status result errno message index time_us");
+	JEQ(&d, "op", "\"cpu-add\"");
+	jkeys(&d, "args", "apic_ids");
+	JEQ(&d, "args.apic_ids", "[1,2]");
+	JEQ(&d, "status", "\"done\"");
+	JEQ(&d, "result", "\"OK\"");
+	JEQ(&d, "errno", "0");
+	JEQ(&d, "index", "2");
+	jtime(&d, &r);
+
+	run_cli(&r, ARGS("--socket", sock_path, "--arch", "aarch64", "--json",
+			 "cpu-del", "3"));
+	expect(&r, 0);
+	jparse(&d, r.out, 0);
+	JEQ(&d, "op", "\"cpu-del\"");
+	JEQ(&d, "args", "{\"count\":3}");
+	JEQ(&d, "index", "2");
+	guest_finish(2);
+}
+END_TEST
+
+START_TEST(test_json_devices)
+{
+	struct jdoc d;
+	struct result r;
+
+	GUEST(NULL);
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "mmio-add",
+			 "0xd0000000", "4K", "5"));
+	expect(&r, 0);
+	jparse(&d, r.out, 0);
+	jkeys(&d, "", "op args status result errno message time_us");
+	JEQ(&d, "op", "\"mmio-add\"");
+	JEQ(&d, "args", "{\"base\":3489660928,\"size\":4096,\"irq\":5}");
+
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "mem-add", "4G",
+			 "128M", "--node", "1", "--movable"));
+	expect(&r, 0);
+	jparse(&d, r.out, 0);
+	JEQ(&d, "op", "\"mem-add\"");
+	JEQ(&d, "args", "{\"addr\":4294967296,\"size\":134217728,\"node\":1,\"movable\":true}");
+
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "mem-del",
+			 "0xffffffffffffffff", "1"));
+	expect(&r, 0);
+	jparse(&d, r.out, 0);
+	/* Exact 64-bit integers, never rounded through a double. */
+	JEQ(&d, "args", "{\"addr\":18446744073709551615,\"size\":1}");
+
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "pci-del", "0",
+			 "1f.7"));
+	expect(&r, 0);
+	jparse(&d, r.out, 0);
+	JEQ(&d, "op", "\"pci-del\"");
+	JEQ(&d, "args", "{\"bus\":0,\"devfn\":255}");
+	JEQ(&d, "status", "\"done\"");
+	guest_finish(4);
+}
+END_TEST
+
+START_TEST(test_json_info)
+{
+	struct jdoc d;
+	struct result r;
+
+	GUEST(NULL);
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "info"));
+	expect(&r, 0);
+	ck_assert_str_eq(r.err, "");
+	jparse(&d, r.out, 0);
+	jkeys(&d, "", "op args status result errno message info time_us");
+	JEQ(&d, "args", "{}");
+	jkeys(&d, "info", "supported version ops cpus_possible cpus_present "
+			  "cpus_online cpu_mode arch mem_block_size mem_policy");
+	JEQ(&d, "info.supported", "true");
+	JEQ(&d, "info.version", "\"1.2\"");
+	JEQ(&d, "info.ops", "[\"cpu-add\",\"cpu-del\",\"mem-add\",\"mem-del\","
+			    "\"mmio-add\",\"mmio-del\",\"pci-add\",\"pci-del\"]");
+	JEQ(&d, "info.cpus_possible", "8");
+	JEQ(&d, "info.cpus_present", "1");
+	JEQ(&d, "info.cpus_online", "1");
+	JEQ(&d, "info.cpu_mode", "\"hotadd\"");
+	JEQ(&d, "info.arch", "\"x86_64\"");
+	JEQ(&d, "info.mem_block_size", "134217728");
+	JEQ(&d, "info.mem_policy", "\"online_movable\"");
+	guest_finish(1);
+
+	/* A Dragonball guest: no error, and it says so. */
+	GUEST("--no-info");
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "info"));
+	expect(&r, 0);
+	jparse(&d, r.out, 0);
+	JEQ(&d, "status", "\"done\"");
+	JEQ(&d, "result", "\"EOPNOTSUPP\"");
+	JEQ(&d, "info", "{\"supported\":false}");
+	guest_finish(1);
+}
+END_TEST
+
+START_TEST(test_json_refused)
+{
+	struct jdoc d;
+	struct result r;
+
+	GUEST("--result", "-22", "--index", "1");
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "cpu-add", "7",
+			 "9"));
+	expect(&r, 1);
+	/* Standard error still tells a human. */
+	ck_assert_ptr_nonnull(strstr(r.err, "guest refused: EINVAL"));
+	jparse(&d, r.out, 0);
+	JEQ(&d, "status", "\"refused\"");
+	JEQ(&d, "result", "\"EINVAL\"");
+	JEQ(&d, "errno", "-22");
+	JEQ(&d, "message", "\"Invalid argument\"");
+	JEQ(&d, "index", "1");
+	guest_finish(1);
+}
+END_TEST
+
+START_TEST(test_json_transport)
+{
+	struct jdoc d;
+	struct result r;
+
+	run_cli(&r, ARGS("--socket", sock_path, "--timeout", "200", "--json",
+			 "pci-add", "0", "8"));
+	expect(&r, 3);
+	ck_assert_ptr_nonnull(strstr(r.err, "ETIMEDOUT"));
+	jparse(&d, r.out, 0);
+	JEQ(&d, "status", "\"failed\"");
+	JEQ(&d, "result", "\"ETIMEDOUT\"");
+	JEQ(&d, "errno", "-110");
+}
+END_TEST
+
+/* A usage error is text on stderr and nothing on stdout, --json or not. */
+START_TEST(test_json_usage)
+{
+	struct result r;
+
+	run_cli(&r, ARGS("--socket", NOSOCK, "--json", "pci-add", "0"));
+	expect_usage(&r);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* batch                                                               */
+/* ------------------------------------------------------------------ */
+
+static const char *write_batch(const char *text)
+{
+	static char path[200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.batch", sock_path);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return path;
+}
+
+/* The guest's report: @conns connections and @reqs requests. */
+static void guest_finish_conns(int requests, unsigned int conns)
+{
+	char buf[4096], want[64];
+	ssize_t n;
+	int fd;
+
+	guest_finish(requests);
+	fd = open(guest_log, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	snprintf(want, sizeof(want), "fake-guest: %u connections, ", conns);
+	ck_assert_msg(strstr(buf, want), "not '%s': %s", want, buf);
+}
+
+static const char batch_ok[] =
+	"# hot-plug a disk and two vCPUs\n"
+	"\n"
+	"pci-add 0 1f.7\n"
+	"   cpu-add 1 2   # two at once\n"
+	"mem-add 4G 128M --movable\n"
+	"\tmmio-add 0xd0000000 4K 5\n";
+
+START_TEST(test_batch)
+{
+	struct result r;
+	const char *f;
+
+	GUEST(NULL);
+	f = write_batch(batch_ok);
+	run_cli(&r, ARGS("--socket", sock_path, "batch", f));
+	expect(&r, 0);
+	ck_assert_str_eq(r.err, "");
+	{
+		char want[1024];
+
+		snprintf(want, sizeof(want),
+			 "%s:3: pci-add: done\n"
+			 "%s:4: cpu-add: done (index 2)\n"
+			 "%s:5: mem-add: done\n"
+			 "%s:6: mmio-add: done\n", f, f, f, f);
+		ck_assert_str_eq(r.out, want);
+	}
+	/* All four over one connection. */
+	guest_finish_conns(4, 1);
+}
+END_TEST
+
+START_TEST(test_batch_json_stdin)
+{
+	struct jdoc d;
+	struct result r;
+	struct cli c;
+	int fds[2];
+	int saved;
+
+	GUEST(NULL);
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(write(fds[1], batch_ok, strlen(batch_ok)),
+			 (ssize_t)strlen(batch_ok));
+	close(fds[1]);
+	/* The CLI inherits its stdin from here: the pipe, for this run. */
+	saved = dup(STDIN_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fds[0], STDIN_FILENO), 0);
+	close(fds[0]);
+	cli_spawn(&c, ARGS("--socket", sock_path, "--json", "batch", "-"), -1);
+	dup2(saved, STDIN_FILENO);
+	close(saved);
+	cli_collect(&c, &r);
+	expect(&r, 0);
+	ck_assert_str_eq(r.err, "");
+	ck_assert_int_eq(count_lines(r.out), 4);
+	jparse(&d, r.out, 0);
+	jkeys(&d, "", "line op args status result errno message time_us");
+	JEQ(&d, "line", "3");
+	JEQ(&d, "op", "\"pci-add\"");
+	JEQ(&d, "args", "{\"bus\":0,\"devfn\":255}");
+	jparse(&d, r.out, 1);
+	JEQ(&d, "line", "4");
+	JEQ(&d, "args.apic_ids", "[1,2]");
+	JEQ(&d, "index", "2");
+	jparse(&d, r.out, 2);
+	JEQ(&d, "line", "5");
+	JEQ(&d, "args.movable", "true");
+	jparse(&d, r.out, 3);
+	JEQ(&d, "line", "6");
+	JEQ(&d, "op", "\"mmio-add\"");
+	JEQ(&d, "status", "\"done\"");
+	guest_finish_conns(4, 1);
+}
+END_TEST
+
+/*
+ * The guest refuses everything but GET_INFO, which it does not know (no
+ * error): line 2 fails, line 3 is not sent; with --keep-going it is.
+ */
+static const char batch_fail[] = "info\npci-add 0 8\ninfo\n";
+
+START_TEST(test_batch_stop)
+{
+	struct result r;
+	const char *f;
+
+	GUEST("--no-info", "--result", "-19");
+	f = write_batch(batch_fail);
+	run_cli(&r, ARGS("--socket", sock_path, "batch", f));
+	expect(&r, 1);
+	ck_assert_ptr_nonnull(strstr(r.out, ":1: info: not supported"));
+	ck_assert_ptr_null(strstr(r.out, ":3:"));
+	ck_assert_ptr_nonnull(strstr(r.err, ":2: pci-add: guest refused: ENODEV"));
+	ck_assert_ptr_nonnull(strstr(r.err, "stopped at "));
+	guest_finish_conns(2, 1);
+}
+END_TEST
+
+START_TEST(test_batch_keep_going)
+{
+	struct jdoc d;
+	struct result r;
+	const char *f;
+
+	GUEST("--no-info", "--result", "-19");
+	f = write_batch(batch_fail);
+	run_cli(&r, ARGS("--socket", sock_path, "--json", "batch",
+			 "--keep-going", f));
+	/* The first failure's status. */
+	expect(&r, 1);
+	ck_assert_ptr_null(strstr(r.err, "stopped at "));
+	ck_assert_int_eq(count_lines(r.out), 3);
+	jparse(&d, r.out, 0);
+	JEQ(&d, "line", "1");
+	JEQ(&d, "status", "\"done\"");
+	jparse(&d, r.out, 1);
+	JEQ(&d, "line", "2");
+	JEQ(&d, "status", "\"refused\"");
+	JEQ(&d, "result", "\"ENODEV\"");
+	jparse(&d, r.out, 2);
+	JEQ(&d, "line", "3");
+	JEQ(&d, "op", "\"info\"");
+	guest_finish_conns(3, 1);
+}
+END_TEST
+
+/* Nothing is sent when any line is wrong; each wrong line is named. */
+START_TEST(test_batch_malformed)
+{
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+		{ "pci-add 0 8\npci-add 0x100 0\n", ":2: BUS '0x100' is out of range" },
+		{ "pci-add 0 8\n\nfrobnicate\n", ":3: unknown command 'frobnicate'" },
+		{ "# c\npci-add 0\n", ":2: pci-add: missing arguments" },
+		{ "mem-add 0 1G --bogus\n", ":1: mem-add: unknown or ambiguous option '--bogus'" },
+		{ "pci-add 0 8 -v\n", ":1: pci-add: option '-v' must come before the command" },
+		{ "--json info\n", ":1: option '--json': upcall's own options go on its command line" },
+		{ "batch x\n", ":1: batch: a batch file cannot run another" },
+		{ "info\ncpu-add 1 1\n", ":2: cpu-add: APIC id 1 given twice" },
+	};
+	struct result r;
+	size_t i;
+
+	GUEST(NULL);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *f = write_batch(cases[i].text);
+		char want[512];
+
+		run_cli(&r, ARGS("--socket", sock_path, "--json", "batch", f));
+		expect(&r, 2);
+		ck_assert_str_eq(r.out, "");
+		snprintf(want, sizeof(want), "upcall: %s%s", f, cases[i].error);
+		ck_assert_msg(strstr(r.err, want), "'%s' not in: %s", want,
+			      r.err);
+		ck_assert_ptr_nonnull(strstr(r.err, "nothing was sent"));
+	}
+	guest_finish_conns(0, 0);
+}
+END_TEST
+
+START_TEST(test_batch_no_file)
+{
+	struct result r;
+	char path[200];
+
+	snprintf(path, sizeof(path), "%s.none", sock_path);
+	run_cli(&r, ARGS("--socket", sock_path, "batch", path));
+	expect(&r, 2);
+	ck_assert_str_eq(r.out, "");
+	ck_assert_ptr_nonnull(strstr(r.err, "cannot open"));
+}
+END_TEST
+
+/* The session never comes up: the first line fails, the rest are not run. */
+START_TEST(test_batch_no_guest)
+{
+	struct result r;
+	const char *f;
+
+	f = write_batch("pci-add 0 8\npci-del 0 8\n");
+	run_cli(&r, ARGS("--socket", sock_path, "--timeout", "200", "batch",
+			 f));
+	expect(&r, 3);
+	ck_assert_ptr_nonnull(strstr(r.err, ":1: pci-add: ETIMEDOUT"));
+	ck_assert_ptr_nonnull(strstr(r.err, "stopped at "));
 }
 END_TEST
 
@@ -893,6 +1513,31 @@ static Suite *cli_suite(void)
 			    sizeof(usage_cases) / sizeof(usage_cases[0]));
 	tcase_add_test(tc, test_usage_no_args);
 	tcase_add_test(tc, test_usage_too_many_ids);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("json");
+	tcase_add_unchecked_fixture(tc, tcase_setup, tcase_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_json_cpu);
+	tcase_add_test(tc, test_json_devices);
+	tcase_add_test(tc, test_json_info);
+	tcase_add_test(tc, test_json_refused);
+	tcase_add_test(tc, test_json_transport);
+	tcase_add_test(tc, test_json_usage);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("batch");
+	tcase_add_unchecked_fixture(tc, tcase_setup, tcase_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_batch);
+	tcase_add_test(tc, test_batch_json_stdin);
+	tcase_add_test(tc, test_batch_stop);
+	tcase_add_test(tc, test_batch_keep_going);
+	tcase_add_test(tc, test_batch_malformed);
+	tcase_add_test(tc, test_batch_no_file);
+	tcase_add_test(tc, test_batch_no_guest);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("transport");

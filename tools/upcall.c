@@ -7,8 +7,11 @@
  * so a typo never reaches it.  One deadline (--timeout) bounds the whole
  * run: the session reconnects while the guest's server is not listening
  * yet, and the request's timeout, counted from its submission, ends it.
+ *
+ * "batch" runs a file of such commands over one session, one after the
+ * other, every line checked before the first is sent; --json turns each
+ * request's report into one JSON object on stdout (schema: upcall(1)).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -23,6 +26,8 @@
 
 #include <upcall/upcall.h>
 #include <upcall/wire.h>
+
+#include "parse.h"
 
 #define UNUSED __attribute__((unused))
 
@@ -68,6 +73,7 @@ struct options {
 	bool apic_set;
 	bool privileged_port;
 	bool verbose;
+	bool json;
 };
 
 struct command;
@@ -85,15 +91,28 @@ struct call {
 	uint32_t flags;
 	uint8_t bus;
 	uint8_t devfn;
+	const char *file;		/* batch: FILE, "-" for stdin */
+	bool keep_going;		/* batch: run every line */
+	unsigned int line;		/* of a batch file; 0 on the command line */
+};
+
+/* What became of one request. */
+struct outcome {
+	int err;			/* transport: 0 or -errno */
+	int result;			/* the guest's: 0 or -errno */
+	uint32_t index;			/* CPU replies; UINT32_MAX: none */
+	bool have_info;
+	upcall_info info;
+	uint64_t usec;			/* from submission to the answer */
 };
 
 struct command {
 	const char *name;
+	const struct option *options;	/* its own, for getopt_long() */
 	int (*parse)(struct call *c, int argc, char **argv);
 	int (*submit)(upcall_session *s, const struct call *c,
-		      uint64_t timeout_usec, int *result, uint32_t *index);
+		      uint64_t timeout_usec, struct outcome *out);
 	bool cpu;
-	bool prints;		/* prints its own result on success */
 };
 
 /* What the session went through, from its state callback. */
@@ -106,7 +125,7 @@ struct session_watch {
 static const char usage_text[] =
 "Usage: upcall (--socket PATH | --vsock CID[:PORT] | --fd N) [--arch ARCH]\n"
 "              [--timeout MS] [--port PORT] [--apic-version V]\n"
-"              [--privileged-port] [-v]\n"
+"              [--privileged-port] [--json] [-v]\n"
 "              COMMAND ARGS...\n"
 "       upcall --help | --version\n"
 "\n"
@@ -125,6 +144,7 @@ static const char usage_text[] =
 "  --privileged-port    with --vsock: connect from a port below 1024, for a\n"
 "                       guest that only accepts those (needs\n"
 "                       CAP_NET_BIND_SERVICE)\n"
+"  --json               report each request as one JSON object on stdout\n"
 "  -v, --verbose        print the library's debug messages on stderr\n"
 "  -h, --help           print this help and exit\n"
 "  -V, --version        print the version and exit\n"
@@ -144,6 +164,10 @@ static const char usage_text[] =
 "  info                 what the guest serves, its vCPU counts and mode,\n"
 "                       architecture, memory block size and policy (an\n"
 "                       upcall extension)\n"
+"  batch [--keep-going] FILE|-\n"
+"                       run FILE's commands (one a line, # comments) over\n"
+"                       one session; stop at the first failure unless\n"
+"                       --keep-going\n"
 "\n"
 "Numbers are decimal or 0x hex; ADDR, BASE and SIZE take a K, M, G or T\n"
 "suffix (powers of 1024).\n"
@@ -156,13 +180,16 @@ static void usage(FILE *f)
 	fputs(usage_text, f);
 }
 
+/* "FILE:LINE: " while a batch file's line is parsed. */
+static char where[PATH_MAX + 32];
+
 /* Say why the command line is wrong; the caller prints the usage. */
 __attribute__((format(printf, 1, 2)))
 static int bad(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("upcall: ", stderr);
+	fprintf(stderr, "upcall: %s", where);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -173,67 +200,6 @@ static int bad(const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Numbers                                                             */
 /* ------------------------------------------------------------------ */
-
-static unsigned int suffix_shift(char c)
-{
-	switch (c) {
-	case 'K': case 'k':
-		return 10;
-	case 'M': case 'm':
-		return 20;
-	case 'G': case 'g':
-		return 30;
-	case 'T': case 't':
-		return 40;
-	default:
-		return 0;
-	}
-}
-
-/*
- * The whole of @s as decimal or 0x hex, optionally with a binary size
- * suffix: 0, -EINVAL for no number, -ERANGE for one above @max.
- */
-static int parse_u64(const char *s, uint64_t max, bool suffix, uint64_t *ret)
-{
-	const char *p = s;
-	unsigned int shift = 0;
-	int base = 10;
-	uint64_t v;
-	char *end;
-
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-		base = 16;
-		p += 2;
-		/* strtoull would take a second prefix: "0x0x1". */
-		if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-			return -EINVAL;
-	}
-	/* No sign, no blanks: strtoull would skip or wrap them. */
-	if (base == 16 ? !isxdigit((unsigned char)*p) :
-			 !isdigit((unsigned char)*p))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(p, &end, base);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (errno)
-		return -EINVAL;
-	if (suffix && *end) {
-		shift = suffix_shift(*end);
-		if (shift)
-			end++;
-	}
-	if (*end)
-		return -EINVAL;
-	if (shift && v > UINT64_MAX >> shift)
-		return -ERANGE;
-	v <<= shift;
-	if (v > max)
-		return -ERANGE;
-	*ret = v;
-	return 0;
-}
 
 /* Parse a named number, explaining any failure. */
 static int get_num(const char *what, const char *s, uint64_t min,
@@ -272,88 +238,24 @@ static int get_u8(const char *what, const char *s, uint8_t *ret)
 	return 0;
 }
 
-/* A hex number of at most @maxlen digits, as lspci writes slots. */
-static int parse_hex_field(const char *s, size_t len, size_t maxlen,
-			   unsigned int *ret)
-{
-	unsigned int v = 0;
-	size_t i;
-
-	if (len == 0 || len > maxlen)
-		return -EINVAL;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!isxdigit((unsigned char)c))
-			return -EINVAL;
-		v = v * 16 + (unsigned int)(isdigit((unsigned char)c) ?
-					    c - '0' : (c | 0x20) - 'a' + 10);
-	}
-	*ret = v;
-	return 0;
-}
-
 /* DEVFN: a number 0..255, or SLOT.FN with a hex slot 0..1f and FN 0..7. */
 static int get_devfn(const char *s, uint8_t *ret)
 {
-	const char *dot = strchr(s, '.');
-	const char *slot = s;
-	unsigned int sl, fn;
+	int r = parse_devfn(s, ret);
 
-	if (!dot)
+	if (r == 0)
+		return 0;
+	if (!strchr(s, '.'))
 		return get_u8("DEVFN", s, ret);
-	if (slot[0] == '0' && (slot[1] == 'x' || slot[1] == 'X'))
-		slot += 2;
-	if (slot > dot ||
-	    parse_hex_field(slot, (size_t)(dot - slot), 2, &sl) < 0 ||
-	    parse_hex_field(dot + 1, strlen(dot + 1), 1, &fn) < 0)
-		return bad("DEVFN '%s' is not a number or SLOT.FN", s);
-	if (sl > 0x1f || fn > 7)
+	if (r == -ERANGE)
 		return bad("DEVFN '%s' is out of range (slot 0..1f, function 0..7)",
 			   s);
-	*ret = (uint8_t)(sl << 3 | fn);
-	return 0;
+	return bad("DEVFN '%s' is not a number or SLOT.FN", s);
 }
 
 /* ------------------------------------------------------------------ */
 /* Commands                                                            */
 /* ------------------------------------------------------------------ */
-
-/* Options belong before the command; only mem-add takes its own. */
-static bool looks_like_option(const char *s)
-{
-	return s[0] == '-' && s[1] && !isdigit((unsigned char)s[1]);
-}
-
-static bool is_global_option(const char *s)
-{
-	static const char *const names[] = {
-		"--socket", "--vsock", "--fd", "--arch", "--timeout", "--port",
-		"--apic-version", "--privileged-port", "--verbose", "-v", "--help", "-h",
-		"--version", "-V",
-	};
-	size_t i, len = strcspn(s, "=");
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == len && !strncmp(names[i], s, len))
-			return true;
-	return false;
-}
-
-static int check_no_options(const struct call *c, int argc, char **argv)
-{
-	int i;
-
-	for (i = 0; i < argc; i++) {
-		if (!looks_like_option(argv[i]))
-			continue;
-		if (is_global_option(argv[i]))
-			return bad("%s: option '%s' must come before the command",
-				   c->cmd->name, argv[i]);
-		return bad("%s: unknown option '%s'", c->cmd->name, argv[i]);
-	}
-	return 0;
-}
 
 static int check_argc(const struct call *c, int argc, int want,
 		      const char *args)
@@ -373,8 +275,6 @@ static int parse_cpu(struct call *c, int argc, char **argv)
 	uint64_t v;
 	int i;
 
-	if (check_no_options(c, argc, argv) < 0)
-		return -1;
 	if (c->arch == UPCALL_ARCH_AARCH64) {
 		if (check_argc(c, argc, 1, "COUNT") < 0 ||
 		    get_num("COUNT", argv[0], 1, UPCALL_CPU_MAX_COUNT, false,
@@ -416,8 +316,7 @@ static int parse_range(struct call *c, const char *addr_name, char **argv)
 
 static int parse_mmio(struct call *c, int argc, char **argv)
 {
-	if (check_no_options(c, argc, argv) < 0 ||
-	    check_argc(c, argc, 3, "BASE SIZE IRQ") < 0 ||
+	if (check_argc(c, argc, 3, "BASE SIZE IRQ") < 0 ||
 	    parse_range(c, "BASE", argv) < 0)
 		return -1;
 	return get_u32("IRQ", argv[2], 0, UINT32_MAX, &c->irq);
@@ -425,65 +324,38 @@ static int parse_mmio(struct call *c, int argc, char **argv)
 
 static int parse_mem_del(struct call *c, int argc, char **argv)
 {
-	if (check_no_options(c, argc, argv) < 0 ||
-	    check_argc(c, argc, 2, "ADDR SIZE") < 0)
+	if (check_argc(c, argc, 2, "ADDR SIZE") < 0)
 		return -1;
 	return parse_range(c, "ADDR", argv);
 }
 
-#define MEM_ADD_SYNOPSIS "mem-add ADDR SIZE [--node N] [--movable]"
-
-/* mem-add's own options may sit anywhere after the command. */
 static int parse_mem_add(struct call *c, int argc, char **argv)
 {
-	char *pos[2];
-	bool dashdash = false;
-	int i, n = 0;
-
-	for (i = 0; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!dashdash && !strcmp(a, "--")) {
-			dashdash = true;
-		} else if (!dashdash && !strcmp(a, "--movable")) {
-			c->flags |= UPCALL_MEM_F_MOVABLE;
-		} else if (!dashdash && !strcmp(a, "--node")) {
-			if (++i == argc)
-				return bad("mem-add: option '--node' requires an argument");
-			if (get_u32("NODE", argv[i], 0, UINT32_MAX,
-				    &c->node) < 0)
-				return -1;
-		} else if (!dashdash && !strncmp(a, "--node=", 7)) {
-			if (get_u32("NODE", a + 7, 0, UINT32_MAX, &c->node) < 0)
-				return -1;
-		} else if (!dashdash && looks_like_option(a)) {
-			return check_no_options(c, 1, argv + i);
-		} else if (n == 2) {
-			return bad("mem-add: too many arguments (%s)",
-				   MEM_ADD_SYNOPSIS);
-		} else {
-			pos[n++] = argv[i];
-		}
-	}
-	if (n < 2)
-		return bad("mem-add: missing arguments (%s)", MEM_ADD_SYNOPSIS);
-	return parse_range(c, "ADDR", pos);
+	if (check_argc(c, argc, 2, "ADDR SIZE [--node N] [--movable]") < 0)
+		return -1;
+	return parse_range(c, "ADDR", argv);
 }
 
 static int parse_pci(struct call *c, int argc, char **argv)
 {
-	if (check_no_options(c, argc, argv) < 0 ||
-	    check_argc(c, argc, 2, "BUS DEVFN") < 0 ||
+	if (check_argc(c, argc, 2, "BUS DEVFN") < 0 ||
 	    get_u8("BUS", argv[0], &c->bus) < 0)
 		return -1;
 	return get_devfn(argv[1], &c->devfn);
 }
 
-static int parse_info(struct call *c, int argc, char **argv)
+static int parse_info(struct call *c, int argc, UNUSED char **argv)
 {
-	if (check_no_options(c, argc, argv) < 0 ||
-	    check_argc(c, argc, 0, "") < 0)
+	return check_argc(c, argc, 0, "");
+}
+
+static int parse_batch(struct call *c, int argc, char **argv)
+{
+	if (check_argc(c, argc, 1, "[--keep-going] FILE|-") < 0)
 		return -1;
+	if (!*argv[0])
+		return bad("batch: empty FILE name (use - for standard input)");
+	c->file = argv[0];
 	return 0;
 }
 
@@ -493,56 +365,70 @@ static const uint8_t *cpu_ids(const struct call *c)
 }
 
 static int submit_cpu_add(upcall_session *s, const struct call *c,
-			  uint64_t t, int *result, uint32_t *index)
+			  uint64_t t, struct outcome *out)
 {
-	return upcall_devmgr_cpu_add_sync(s, cpu_ids(c), c->n, t, result,
-					  index);
+	return upcall_devmgr_cpu_add_sync(s, cpu_ids(c), c->n, t,
+					  &out->result, &out->index);
 }
 
 static int submit_cpu_del(upcall_session *s, const struct call *c,
-			  uint64_t t, int *result, uint32_t *index)
+			  uint64_t t, struct outcome *out)
 {
-	return upcall_devmgr_cpu_del_sync(s, cpu_ids(c), c->n, t, result,
-					  index);
+	return upcall_devmgr_cpu_del_sync(s, cpu_ids(c), c->n, t,
+					  &out->result, &out->index);
 }
 
 static int submit_mmio_add(upcall_session *s, const struct call *c,
-			   uint64_t t, int *result, UNUSED uint32_t *index)
+			   uint64_t t, struct outcome *out)
 {
 	return upcall_devmgr_mmio_add_sync(s, c->addr, c->size, c->irq, t,
-					   result);
+					   &out->result);
 }
 
 static int submit_mmio_del(upcall_session *s, const struct call *c,
-			   uint64_t t, int *result, UNUSED uint32_t *index)
+			   uint64_t t, struct outcome *out)
 {
 	return upcall_devmgr_mmio_del_sync(s, c->addr, c->size, c->irq, t,
-					   result);
+					   &out->result);
 }
 
 static int submit_mem_add(upcall_session *s, const struct call *c,
-			  uint64_t t, int *result, UNUSED uint32_t *index)
+			  uint64_t t, struct outcome *out)
 {
 	return upcall_devmgr_mem_add_sync(s, c->addr, c->size, c->node,
-					  c->flags, t, result);
+					  c->flags, t, &out->result);
 }
 
 static int submit_mem_del(upcall_session *s, const struct call *c,
-			  uint64_t t, int *result, UNUSED uint32_t *index)
+			  uint64_t t, struct outcome *out)
 {
-	return upcall_devmgr_mem_del_sync(s, c->addr, c->size, t, result);
+	return upcall_devmgr_mem_del_sync(s, c->addr, c->size, t,
+					  &out->result);
 }
 
 static int submit_pci_add(upcall_session *s, const struct call *c,
-			  uint64_t t, int *result, UNUSED uint32_t *index)
+			  uint64_t t, struct outcome *out)
 {
-	return upcall_devmgr_pci_add_sync(s, c->bus, c->devfn, t, result);
+	return upcall_devmgr_pci_add_sync(s, c->bus, c->devfn, t,
+					  &out->result);
 }
 
 static int submit_pci_del(upcall_session *s, const struct call *c,
-			  uint64_t t, int *result, UNUSED uint32_t *index)
+			  uint64_t t, struct outcome *out)
 {
-	return upcall_devmgr_pci_del_sync(s, c->bus, c->devfn, t, result);
+	return upcall_devmgr_pci_del_sync(s, c->bus, c->devfn, t,
+					  &out->result);
+}
+
+/* A guest without GET_INFO (-EOPNOTSUPP) is no error: it says what it is. */
+static int submit_info(upcall_session *s, UNUSED const struct call *c,
+		       uint64_t t, struct outcome *out)
+{
+	int r;
+
+	r = upcall_devmgr_get_info_sync(s, t, &out->result, &out->info);
+	out->have_info = r == 0 && out->result == 0;
+	return r;
 }
 
 static const char *const op_names[] = {
@@ -595,22 +481,25 @@ static const char *arch_name(uint32_t a)
 	}
 }
 
-static void print_info(const upcall_info *info)
+static void print_info(const char *pfx, const upcall_info *info)
 {
 	unsigned int t;
 
-	printf("version: %u.%u\n", info->version >> 8, info->version & 0xff);
-	fputs("operations:", stdout);
+	printf("%sversion: %u.%u\n", pfx, info->version >> 8,
+	       info->version & 0xff);
+	printf("%soperations:", pfx);
 	for (t = UPCALL_MSG_ADD_CPU; t <= UPCALL_MSG_DEL_PCI; t++)
 		if (info->ops & (1u << t))
 			printf(" %s", op_names[t]);
-	printf("\ncpus: possible %" PRIu32 ", present %" PRIu32
-	       ", online %" PRIu32 "\n", info->cpus_possible,
+	printf("\n%scpus: possible %" PRIu32 ", present %" PRIu32
+	       ", online %" PRIu32 "\n", pfx, info->cpus_possible,
 	       info->cpus_present, info->cpus_online);
-	printf("cpu mode: %s\n", cpu_mode_name(info->cpu_mode));
-	printf("arch: %s\n", arch_name(info->arch));
-	printf("memory block size: 0x%" PRIx64 "\n", info->mem_block_size);
-	printf("memory online policy: %s\n", mem_policy_name(info->mem_policy));
+	printf("%scpu mode: %s\n", pfx, cpu_mode_name(info->cpu_mode));
+	printf("%sarch: %s\n", pfx, arch_name(info->arch));
+	printf("%smemory block size: 0x%" PRIx64 "\n", pfx,
+	       info->mem_block_size);
+	printf("%smemory online policy: %s\n", pfx,
+	       mem_policy_name(info->mem_policy));
 }
 
 /*
@@ -625,42 +514,59 @@ static void warn_arch(const struct call *c, const upcall_info *info)
 	if (info->arch == (uint32_t)c->arch)
 		return;
 	fprintf(stderr,
-		"upcall: info: warning: the guest is %s but --arch is %s: use --arch %s\n",
-		arch_name(info->arch), arch_name((uint32_t)c->arch),
+		"upcall: %sinfo: warning: the guest is %s but --arch is %s: use --arch %s\n",
+		where, arch_name(info->arch), arch_name((uint32_t)c->arch),
 		arch_name(info->arch));
 }
 
-/* A guest without GET_INFO is no error at all: it says what it is. */
-static int submit_info(upcall_session *s, const struct call *c,
-		       uint64_t t, int *result, UNUSED uint32_t *index)
-{
-	upcall_info info;
-	int r, res;
+enum {
+	OPT_NODE = 0x200,
+	OPT_MOVABLE,
+	OPT_KEEP_GOING,
+};
 
-	r = upcall_devmgr_get_info_sync(s, t, &res, &info);
-	if (r < 0)
-		return r;
-	if (res == 0) {
-		print_info(&info);
-		warn_arch(c, &info);
-	} else if (res == -EOPNOTSUPP) {
-		puts("info: not supported by this guest (no GET_INFO; a Dragonball guest?)");
-	} else {
-		*result = res;
+static const struct option no_options[] = {
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option mem_add_options[] = {
+	{ "node", required_argument, NULL, OPT_NODE },
+	{ "movable", no_argument, NULL, OPT_MOVABLE },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option batch_options[] = {
+	{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_command_option(struct call *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_NODE:
+		return get_u32("NODE", arg, 0, UINT32_MAX, &c->node);
+	case OPT_MOVABLE:
+		c->flags |= UPCALL_MEM_F_MOVABLE;
+		return 0;
+	case OPT_KEEP_GOING:
+		c->keep_going = true;
+		return 0;
+	default:
+		return bad("internal error: option %d", opt);
 	}
-	return 0;
 }
 
 static const struct command commands[] = {
-	{ "cpu-add", parse_cpu, submit_cpu_add, true, false },
-	{ "cpu-del", parse_cpu, submit_cpu_del, true, false },
-	{ "mmio-add", parse_mmio, submit_mmio_add, false, false },
-	{ "mmio-del", parse_mmio, submit_mmio_del, false, false },
-	{ "mem-add", parse_mem_add, submit_mem_add, false, false },
-	{ "mem-del", parse_mem_del, submit_mem_del, false, false },
-	{ "pci-add", parse_pci, submit_pci_add, false, false },
-	{ "pci-del", parse_pci, submit_pci_del, false, false },
-	{ "info", parse_info, submit_info, false, true },
+	{ "cpu-add", no_options, parse_cpu, submit_cpu_add, true },
+	{ "cpu-del", no_options, parse_cpu, submit_cpu_del, true },
+	{ "mmio-add", no_options, parse_mmio, submit_mmio_add, false },
+	{ "mmio-del", no_options, parse_mmio, submit_mmio_del, false },
+	{ "mem-add", mem_add_options, parse_mem_add, submit_mem_add, false },
+	{ "mem-del", no_options, parse_mem_del, submit_mem_del, false },
+	{ "pci-add", no_options, parse_pci, submit_pci_add, false },
+	{ "pci-del", no_options, parse_pci, submit_pci_del, false },
+	{ "info", no_options, parse_info, submit_info, false },
+	{ "batch", batch_options, parse_batch, NULL, false },
 };
 
 static const struct command *find_command(const char *name)
@@ -686,6 +592,7 @@ enum {
 	OPT_PORT,
 	OPT_APIC_VERSION,
 	OPT_PRIVILEGED_PORT,
+	OPT_JSON,
 };
 
 static const struct option long_options[] = {
@@ -697,6 +604,7 @@ static const struct option long_options[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "apic-version", required_argument, NULL, OPT_APIC_VERSION },
 	{ "privileged-port", no_argument, NULL, OPT_PRIVILEGED_PORT },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -811,6 +719,9 @@ static int parse_one_option(struct options *o, int opt, const char *arg)
 	case OPT_PRIVILEGED_PORT:
 		o->privileged_port = true;
 		return 0;
+	case OPT_JSON:
+		o->json = true;
+		return 0;
 	case 'v':
 		o->verbose = true;
 		return 0;
@@ -819,21 +730,91 @@ static int parse_one_option(struct options *o, int opt, const char *arg)
 	}
 }
 
-/* @elem is the argv element getopt_long() stumbled on. */
-static int getopt_failure(int opt, const char *elem)
+/*
+ * @elem is the argv element getopt_long() stumbled on; @cmd the command
+ * whose options it was, NULL for upcall's own.
+ */
+static int getopt_failure(const char *cmd, int opt, const char *elem)
 {
 	bool is_long = !strncmp(elem, "--", 2);
 	size_t len = strcspn(elem, "=");
+	char pfx[64] = "";
 
+	if (cmd)
+		snprintf(pfx, sizeof(pfx), "%s: ", cmd);
 	if (opt == ':' && is_long)
-		return bad("option '%.*s' requires an argument", (int)len, elem);
+		return bad("%soption '%.*s' requires an argument", pfx,
+			   (int)len, elem);
 	if (opt == ':')
-		return bad("option '-%c' requires an argument", optopt);
+		return bad("%soption '-%c' requires an argument", pfx, optopt);
 	if (is_long && optopt)
-		return bad("option '%.*s' takes no argument", (int)len, elem);
+		return bad("%soption '%.*s' takes no argument", pfx, (int)len,
+			   elem);
 	if (is_long)
-		return bad("unknown or ambiguous option '%s'", elem);
-	return bad("unknown option '-%c'", optopt);
+		return bad("%sunknown or ambiguous option '%s'", pfx, elem);
+	return bad("%sunknown option '-%c'", pfx, optopt);
+}
+
+/* One of upcall's own options, spelled out or as its short letter. */
+static bool is_upcall_option(const char *elem)
+{
+	const struct option *lo;
+	size_t len;
+
+	if (elem[0] != '-')
+		return false;
+	if (elem[1] != '-')
+		return elem[1] && strchr("hvV", elem[1]) && !elem[2];
+	len = strcspn(elem + 2, "=");
+	for (lo = long_options; lo->name; lo++)
+		if (strlen(lo->name) == len && !strncmp(lo->name, elem + 2, len))
+			return true;
+	return false;
+}
+
+/*
+ * A command's arguments, @argv[0] its name: its own options (getopt_long,
+ * anywhere after the name, "--" ends them), then its positional
+ * arguments, in order, to the command's parser.
+ */
+static int parse_command(struct call *c, int argc, char **argv)
+{
+	char **pos;
+	int opt, elem, n = 0;
+	int r = -1;
+
+	pos = calloc((size_t)argc, sizeof(*pos));
+	if (!pos)
+		return bad("out of memory");
+	/* 0 starts getopt_long() afresh: each batch line is a new argv. */
+	optind = 0;
+	opterr = 0;
+	/* "-": positional arguments come back as 1, in their order. */
+	for (elem = 1;
+	     (opt = getopt_long(argc, argv, "-:", c->cmd->options, NULL)) != -1;
+	     elem = optind) {
+		if (opt == 1) {
+			pos[n++] = optarg;
+			continue;
+		}
+		if (opt == '?' && is_upcall_option(argv[elem])) {
+			bad("%s: option '%s' must come before the command",
+			    c->cmd->name, argv[elem]);
+			goto out;
+		}
+		if (opt == '?' || opt == ':') {
+			getopt_failure(c->cmd->name, opt, argv[elem]);
+			goto out;
+		}
+		if (parse_command_option(c, opt, optarg) < 0)
+			goto out;
+	}
+	while (optind < argc)
+		pos[n++] = argv[optind++];
+	r = c->cmd->parse(c, n, pos);
+out:
+	free(pos);
+	return r;
 }
 
 /* The port has two spellings; they must agree. */
@@ -872,7 +853,7 @@ static enum parse_outcome parse_options(int argc, char **argv,
 		if (opt == 'V')
 			return PARSE_VERSION;
 		if (opt == '?' || opt == ':') {
-			getopt_failure(opt, argv[elem]);
+			getopt_failure(NULL, opt, argv[elem]);
 			return PARSE_USAGE;
 		}
 		if (parse_one_option(o, opt, optarg) < 0)
@@ -899,8 +880,7 @@ static enum parse_outcome parse_options(int argc, char **argv,
 	}
 	c->cmd = cmd;
 	c->arch = o->arch;
-	optind++;
-	if (cmd->parse(c, argc - optind, argv + optind) < 0)
+	if (parse_command(c, argc - optind, argv + optind) < 0)
 		return PARSE_USAGE;
 	return PARSE_RUN;
 }
@@ -984,15 +964,15 @@ static void print_error(const char *cmd, const char *what, int err)
 	const char *name = upcall_errno_name(err);
 
 	if (name)
-		fprintf(stderr, "upcall: %s: %s%s: %s", cmd, what, name,
-			upcall_strerror(err));
+		fprintf(stderr, "upcall: %s%s: %s%s: %s", where, cmd, what,
+			name, upcall_strerror(err));
 	else
-		fprintf(stderr, "upcall: %s: %s%d: %s", cmd, what, err,
-			upcall_strerror(err));
+		fprintf(stderr, "upcall: %s%s: %s%d: %s", where, cmd, what,
+			err, upcall_strerror(err));
 }
 
-static int report_transport(const struct call *c,
-			    const struct session_watch *w, int err)
+static void report_transport(const struct call *c,
+			     const struct session_watch *w, int err)
 {
 	const char *name;
 
@@ -1008,35 +988,157 @@ static int report_transport(const struct call *c,
 		fputc(')', stderr);
 	}
 	fputc('\n', stderr);
-	return EXIT_TRANSPORT;
 }
 
-static int report_refusal(const struct call *c, int result, uint32_t index,
-			  bool have_index)
+static void report_refusal(const struct call *c, const struct outcome *out,
+			   bool have_index)
 {
-	print_error(c->cmd->name, "guest refused: ", result);
-	if (have_index && c->arch == UPCALL_ARCH_X86_64 && index < c->n)
-		fprintf(stderr, " (at index %" PRIu32 ", APIC id %u)", index,
-			c->ids[index]);
+	print_error(c->cmd->name, "guest refused: ", out->result);
+	if (have_index && c->arch == UPCALL_ARCH_X86_64 && out->index < c->n)
+		fprintf(stderr, " (at index %" PRIu32 ", APIC id %u)",
+			out->index, c->ids[out->index]);
 	else if (have_index)
-		fprintf(stderr, " (at index %" PRIu32 ")", index);
-	else if (result == -1 && (c->cmd->submit == submit_mem_add ||
-				  c->cmd->submit == submit_mem_del))
+		fprintf(stderr, " (at index %" PRIu32 ")", out->index);
+	else if (out->result == -1 && (c->cmd->submit == submit_mem_add ||
+				       c->cmd->submit == submit_mem_del))
 		fputs(" (the guest may not support memory hot-plug)", stderr);
 	fputc('\n', stderr);
-	return EXIT_REFUSED;
 }
 
-static int report_success(const struct call *c, uint32_t index,
-			  bool have_index)
+/* Standard output's "FILE:LINE: " in a batch: where minus "upcall: ". */
+static void report_success(const struct call *c, const struct outcome *out,
+			   bool have_index)
 {
-	if (c->cmd->prints)
-		return EXIT_SUCCESS;
-	if (have_index)
-		printf("%s: done (index %" PRIu32 ")\n", c->cmd->name, index);
+	if (out->have_info)
+		print_info(where, &out->info);
+	else if (c->cmd->submit == submit_info)
+		printf("%sinfo: not supported by this guest (no GET_INFO; a Dragonball guest?)\n",
+		       where);
+	else if (have_index)
+		printf("%s%s: done (index %" PRIu32 ")\n", where, c->cmd->name,
+		       out->index);
 	else
-		printf("%s: done\n", c->cmd->name);
-	return EXIT_SUCCESS;
+		printf("%s%s: done\n", where, c->cmd->name);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON: one object a request, on one line (schema in upcall(1))       */
+/* ------------------------------------------------------------------ */
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* "EINVAL", or the number itself where the library has no name for it. */
+static void json_errno(const char *key, int err)
+{
+	const char *name = err ? upcall_errno_name(err) : "OK";
+	char num[16];
+
+	if (!name) {
+		snprintf(num, sizeof(num), "%d", err);
+		name = num;
+	}
+	printf(",\"%s\":", key);
+	json_str(name);
+}
+
+static void json_args(const struct call *c)
+{
+	size_t i;
+
+	fputs(",\"args\":{", stdout);
+	if (c->cmd->cpu && c->arch == UPCALL_ARCH_AARCH64) {
+		printf("\"count\":%zu", c->n);
+	} else if (c->cmd->cpu) {
+		fputs("\"apic_ids\":[", stdout);
+		for (i = 0; i < c->n; i++)
+			printf("%s%u", i ? "," : "", c->ids[i]);
+		putchar(']');
+	} else if (c->cmd->submit == submit_mmio_add ||
+		   c->cmd->submit == submit_mmio_del) {
+		printf("\"base\":%" PRIu64 ",\"size\":%" PRIu64
+		       ",\"irq\":%" PRIu32, c->addr, c->size, c->irq);
+	} else if (c->cmd->submit == submit_mem_add) {
+		printf("\"addr\":%" PRIu64 ",\"size\":%" PRIu64
+		       ",\"node\":%" PRIu32 ",\"movable\":%s", c->addr,
+		       c->size, c->node,
+		       c->flags & UPCALL_MEM_F_MOVABLE ? "true" : "false");
+	} else if (c->cmd->submit == submit_mem_del) {
+		printf("\"addr\":%" PRIu64 ",\"size\":%" PRIu64, c->addr,
+		       c->size);
+	} else if (c->cmd->submit == submit_pci_add ||
+		   c->cmd->submit == submit_pci_del) {
+		printf("\"bus\":%u,\"devfn\":%u", c->bus, c->devfn);
+	}
+	putchar('}');
+}
+
+static void json_info(const upcall_info *info)
+{
+	bool first = true;
+	unsigned int t;
+
+	printf(",\"info\":{\"supported\":true,\"version\":\"%u.%u\",\"ops\":[",
+	       info->version >> 8, info->version & 0xff);
+	for (t = UPCALL_MSG_ADD_CPU; t <= UPCALL_MSG_DEL_PCI; t++) {
+		if (!(info->ops & (1u << t)))
+			continue;
+		printf("%s\"%s\"", first ? "" : ",", op_names[t]);
+		first = false;
+	}
+	printf("],\"cpus_possible\":%" PRIu32 ",\"cpus_present\":%" PRIu32
+	       ",\"cpus_online\":%" PRIu32 ",\"cpu_mode\":\"%s\""
+	       ",\"arch\":\"%s\",\"mem_block_size\":%" PRIu64
+	       ",\"mem_policy\":\"%s\"}", info->cpus_possible,
+	       info->cpus_present, info->cpus_online,
+	       cpu_mode_name(info->cpu_mode), arch_name(info->arch),
+	       info->mem_block_size, mem_policy_name(info->mem_policy));
+}
+
+static const char *const status_names[] = {
+	[EXIT_SUCCESS] = "done",
+	[EXIT_REFUSED] = "refused",
+	[EXIT_TRANSPORT] = "failed",
+};
+
+static void json_report(const struct call *c, const struct outcome *out,
+			int status, bool have_index)
+{
+	int err = out->err ? out->err : out->result;
+
+	putchar('{');
+	if (c->line)
+		printf("\"line\":%u,", c->line);
+	fputs("\"op\":", stdout);
+	json_str(c->cmd->name);
+	json_args(c);
+	printf(",\"status\":\"%s\"", status_names[status]);
+	json_errno("result", err);
+	printf(",\"errno\":%d,\"message\":", err);
+	json_str(upcall_strerror(err));
+	if (c->cmd->cpu && have_index)
+		printf(",\"index\":%" PRIu32, out->index);
+	else if (c->cmd->cpu)
+		fputs(",\"index\":null", stdout);
+	if (out->have_info)
+		json_info(&out->info);
+	else if (c->cmd->submit == submit_info && status == EXIT_SUCCESS)
+		fputs(",\"info\":{\"supported\":false}", stdout);
+	printf(",\"time_us\":%" PRIu64 "}\n", out->usec);
+	fflush(stdout);
 }
 
 static int configure_session(upcall_session *s, const struct options *o,
@@ -1089,69 +1191,283 @@ static void drain(upcall_ctx *ctx)
 		;
 }
 
-/* Submit, wait, and turn the outcome into an exit status. */
-static int execute(upcall_session *s, const struct call *c,
-		   uint64_t deadline, struct session_watch *w)
+static int status_of(const struct call *c, const struct outcome *out)
 {
-	uint32_t index = UINT32_MAX;
-	bool have_index;
-	int result = 0;
+	if (out->err < 0)
+		return EXIT_TRANSPORT;
+	if (out->result == -EOPNOTSUPP && c->cmd->submit == submit_info)
+		return EXIT_SUCCESS;
+	return out->result < 0 ? EXIT_REFUSED : EXIT_SUCCESS;
+}
+
+/* Say what became of a request, in text or JSON; returns the exit status. */
+static int report(const struct options *o, const struct call *c,
+		  const struct session_watch *w, const struct outcome *out)
+{
+	bool have_index = c->cmd->cpu && out->err == 0 &&
+			  out->index != UINT32_MAX;
+	int status = status_of(c, out);
+
+	if (status == EXIT_TRANSPORT)
+		report_transport(c, w, out->err);
+	else if (status == EXIT_REFUSED)
+		report_refusal(c, out, have_index);
+	else if (!o->json)
+		report_success(c, out, have_index);
+	if (out->have_info)
+		warn_arch(c, &out->info);
+	if (o->json)
+		json_report(c, out, status, have_index);
+	return status;
+}
+
+static uint64_t call_timeout_usec(const struct options *o,
+				  const struct call *c)
+{
+	uint64_t ms = o->timeout_ms ? o->timeout_ms :
+		      c->cmd->cpu ? DEFAULT_CPU_TIMEOUT_MS :
+				    DEFAULT_TIMEOUT_MS;
+
+	return ms * 1000u;
+}
+
+/* Submit, wait, and turn the outcome into an exit status. */
+static int execute(const struct options *o, upcall_session *s,
+		   const struct call *c, uint64_t deadline,
+		   struct session_watch *w)
+{
+	struct outcome out = { .index = UINT32_MAX };
+	uint64_t start = mono_usec();
 	int r;
 
-	r = c->cmd->submit(s, c, remaining(deadline), &result, &index);
+	r = c->cmd->submit(s, c, remaining(deadline), &out);
 	if (r == -ESHUTDOWN || r == -ENOTCONN) {
 		/* The session closed; its state events say why. */
 		drain(upcall_session_get_ctx(s));
 		if (w->fatal || w->last_error)
 			r = w->fatal ? w->fatal : w->last_error;
 	}
-	if (r < 0)
-		return report_transport(c, w, r);
-	have_index = c->cmd->cpu && index != UINT32_MAX;
-	if (result < 0)
-		return report_refusal(c, result, index, have_index);
-	return report_success(c, index, have_index);
+	out.usec = mono_usec() - start;
+	out.err = r < 0 ? r : 0;
+	return report(o, c, w, &out);
 }
 
-static int run(const struct options *o, const struct call *c)
+/* A context and a session, configured and opening; NULL and -errno if not. */
+static int start_session(const struct options *o, uint64_t deadline,
+			 struct session_watch *w, upcall_session **ret)
 {
-	uint64_t timeout_ms = o->timeout_ms ? o->timeout_ms :
-			      c->cmd->cpu ? DEFAULT_CPU_TIMEOUT_MS :
-					    DEFAULT_TIMEOUT_MS;
-	uint64_t deadline = mono_usec() + timeout_ms * 1000u;
-	struct session_watch w = { 0 };
 	upcall_session *s = NULL;
 	upcall_ctx *ctx = NULL;
-	int status = EXIT_TRANSPORT;
 	int r;
 
+	*ret = NULL;
 	r = upcall_ctx_new(&ctx);
 	if (r < 0)
-		goto fail;
+		return r;
 	if (o->verbose) {
 		upcall_ctx_set_log_fn(ctx, log_stderr, NULL);
 		upcall_ctx_set_log_priority(ctx, LOG_DEBUG);
 	}
 	r = upcall_session_new(ctx, &s);
-	if (r < 0)
-		goto fail;
-	r = configure_session(s, o, deadline, &w);
-	if (r < 0)
-		goto fail;
-	r = open_session(s, o);
-	if (r < 0)
-		goto fail;
-	status = execute(s, c, deadline, &w);
-	goto out;
-fail:
-	report_transport(c, &w, r);
-out:
-	upcall_session_unref(s);
-	if (ctx) {
-		drain(ctx);
-		upcall_ctx_unref(ctx);
+	if (!r)
+		r = configure_session(s, o, deadline, w);
+	if (!r)
+		r = open_session(s, o);
+	/* The session holds its context. */
+	upcall_ctx_unref(ctx);
+	if (r < 0) {
+		upcall_session_unref(s);
+		return r;
 	}
+	*ret = s;
+	return 0;
+}
+
+static void end_session(upcall_session *s)
+{
+	upcall_ctx *ctx = upcall_ctx_ref(upcall_session_get_ctx(s));
+
+	upcall_session_unref(s);
+	drain(ctx);
+	upcall_ctx_unref(ctx);
+}
+
+/* The session could not even start: report it as the call's failure. */
+static int fail_call(const struct options *o, const struct call *c,
+		     const struct session_watch *w, int err)
+{
+	struct outcome out = { .err = err, .index = UINT32_MAX };
+
+	return report(o, c, w, &out);
+}
+
+static int run(const struct options *o, const struct call *c)
+{
+	uint64_t deadline = mono_usec() + call_timeout_usec(o, c);
+	struct session_watch w = { 0 };
+	upcall_session *s;
+	int status;
+	int r;
+
+	r = start_session(o, deadline, &w, &s);
+	if (r < 0)
+		return fail_call(o, c, &w, r);
+	status = execute(o, s, c, deadline, &w);
+	end_session(s);
 	return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* Batch                                                               */
+/* ------------------------------------------------------------------ */
+
+#define BATCH_WORDS_MAX	300	/* cpu-add's 255 ids and then some */
+
+struct batch {
+	struct call *calls;
+	size_t n, alloc;
+	const char *name;		/* in messages */
+	unsigned int bad_lines;
+};
+
+static void set_where(const struct batch *b, unsigned int line)
+{
+	if (line)
+		snprintf(where, sizeof(where), "%s:%u: ", b->name, line);
+	else
+		where[0] = '\0';
+}
+
+/* One line: 0 (a call added, or nothing to do), -1 after saying why. */
+static int batch_parse_line(struct batch *b, const struct options *o,
+			    char *line, unsigned int lineno)
+{
+	char *words[BATCH_WORDS_MAX];
+	struct call *c;
+	int n;
+
+	n = parse_words(line, words, BATCH_WORDS_MAX);
+	if (n == -E2BIG)
+		return bad("more than %d words", BATCH_WORDS_MAX);
+	if (n == 0)
+		return 0;
+	if (b->n == b->alloc) {
+		size_t alloc = b->alloc ? 2 * b->alloc : 16;
+		struct call *calls = realloc(b->calls, alloc * sizeof(*calls));
+
+		if (!calls)
+			return bad("out of memory");
+		b->calls = calls;
+		b->alloc = alloc;
+	}
+	c = &b->calls[b->n];
+	memset(c, 0, sizeof(*c));
+	if (words[0][0] == '-')
+		return bad("option '%s': upcall's own options go on its command line",
+			   words[0]);
+	c->cmd = find_command(words[0]);
+	if (!c->cmd)
+		return bad("unknown command '%s'", words[0]);
+	if (!c->cmd->submit)
+		return bad("batch: a batch file cannot run another");
+	c->arch = o->arch;
+	c->line = lineno;
+	if (parse_command(c, n, words) < 0)
+		return -1;
+	b->n++;
+	return 0;
+}
+
+/*
+ * Every line, checked before anything is sent: a typo on line 40 must not
+ * leave the guest with lines 1 to 39 done.  Each bad line is named.
+ */
+static int batch_read(struct batch *b, const struct options *o,
+		      const char *file)
+{
+	unsigned int lineno = 0;
+	size_t size = 0;
+	char *line = NULL;
+	FILE *f = stdin;
+	ssize_t len;
+	int err = 0;
+
+	b->name = strcmp(file, "-") ? file : "stdin";
+	if (strcmp(file, "-")) {
+		f = fopen(file, "re");
+		if (!f)
+			return bad("batch: cannot open '%s': %s", file,
+				   strerror(errno));
+	}
+	while ((len = getline(&line, &size, f)) >= 0) {
+		set_where(b, ++lineno);
+		if (strlen(line) != (size_t)len)
+			bad("a NUL byte in the line");
+		else if (batch_parse_line(b, o, line, lineno) == 0)
+			continue;
+		b->bad_lines++;
+	}
+	if (ferror(f))
+		err = errno;
+	set_where(b, 0);
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	if (err)
+		return bad("batch: cannot read '%s': %s", b->name,
+			   strerror(err));
+	if (b->bad_lines)
+		return bad("batch: %u bad line%s in %s: nothing was sent",
+			   b->bad_lines, b->bad_lines == 1 ? "" : "s",
+			   b->name);
+	return 0;
+}
+
+static int run_batch(const struct options *o, const struct call *bc)
+{
+	struct session_watch w = { 0 };
+	struct batch b = { 0 };
+	upcall_session *s = NULL;
+	int first = EXIT_SUCCESS;
+	size_t i;
+	int r;
+
+	if (batch_read(&b, o, bc->file) < 0) {
+		free(b.calls);
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < b.n; i++) {
+		const struct call *c = &b.calls[i];
+		uint64_t deadline = mono_usec() + call_timeout_usec(o, c);
+		int status;
+
+		set_where(&b, c->line);
+		/* Connecting counts against the first line's time. */
+		if (!s) {
+			r = start_session(o, deadline, &w, &s);
+			status = r < 0 ? fail_call(o, c, &w, r) :
+					 execute(o, s, c, deadline, &w);
+		} else {
+			status = execute(o, s, c, deadline, &w);
+		}
+		if (status == EXIT_SUCCESS)
+			continue;
+		if (first == EXIT_SUCCESS)
+			first = status;
+		if (!bc->keep_going && i + 1 < b.n) {
+			set_where(&b, 0);
+			fprintf(stderr,
+				"upcall: batch: stopped at %s:%u; %zu line%s after it not run (--keep-going runs them)\n",
+				b.name, c->line, b.n - i - 1,
+				b.n - i - 1 == 1 ? "" : "s");
+			break;
+		}
+	}
+	set_where(&b, 0);
+	if (s)
+		end_session(s);
+	free(b.calls);
+	return first;
 }
 
 int main(int argc, char **argv)
@@ -1182,6 +1498,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	default:
+		if (!c.cmd->submit)
+			return run_batch(&o, &c);
 		return run(&o, &c);
 	}
 }
