@@ -7,7 +7,7 @@
 #                  the sockets (--io)
 #   fuzz_reply     libupcall's pure parsers (libupcall/proto.c built in)
 #   fuzz_stream    a real session fed the input in pieces (libupcall's
-#                  sources built in, instrumented)
+#                  sources built in, instrumented; its socket in memory)
 #   fuzz_validate  the guest module's request validation in user space
 #                  (guest/upcall_validate.c)
 # Each fuzzer starts from its seed corpus (fuzz/corpus/<harness>, written by
@@ -62,8 +62,15 @@ if [ "$do_fuzz" -eq 1 ]; then
 	echo "fuzz: building in $out"
 	"$cc" "${san[@]}" -fsanitize=fuzzer "${warn[@]}" "${cfg[@]}" -I"$top/libupcall" \
 		-o "$out/fuzz_reply" "$here/fuzz_reply.c" "$top/libupcall/proto.c"
+	# fuzz_stream: libupcall's sources with their socket calls sent to the
+	# harness's in-memory stream (fuzz-io.h), then the harness.
+	rm -rf "$out/fuzz_stream.obj"
+	mkdir -p "$out/fuzz_stream.obj"
+	(cd "$out/fuzz_stream.obj" &&
+		"$cc" "${san[@]}" -fsanitize=fuzzer-no-link "${warn[@]}" "${cfg[@]}" \
+			-include "$here/fuzz-io.h" -I"$top/libupcall" -c "$top"/libupcall/*.c)
 	"$cc" "${san[@]}" -fsanitize=fuzzer "${warn[@]}" "${cfg[@]}" -I"$top/libupcall" -pthread \
-		-o "$out/fuzz_stream" "$here/fuzz_stream.c" "$top"/libupcall/*.c
+		-o "$out/fuzz_stream" "$here/fuzz_stream.c" "$out"/fuzz_stream.obj/*.o
 	"$cc" "${san[@]}" -fsanitize=fuzzer "${warn[@]}" -I"$top/guest" -I"$top/guest/include" \
 		-o "$out/fuzz_validate" "$here/fuzz_validate.c" "$top/guest/upcall_validate.c"
 fi
