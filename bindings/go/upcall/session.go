@@ -295,13 +295,15 @@ func (s *sessionCore) close() {
 		return
 	}
 	s.closed = true
-	// State events still queued are delivered to s (setState ignores them
-	// once it is closed); the destroy callback then deletes the handle.
+	// Closed here first: the state events libupcall still delivers to s,
+	// its own CLOSED among them, are then ignored (WaitReady says
+	// ESHUTDOWN, not the 0 of that event).  The session's destroy callback
+	// deletes the handle after the last of them.
+	s.setState(StateClosed, -int(syscall.ESHUTDOWN))
 	cupcall.Upcall_session_close(s.ptr)
 	cupcall.Upcall_session_unref(s.ptr)
 	s.mu.Unlock()
 
-	s.setState(StateClosed, -int(syscall.ESHUTDOWN))
 	s.ctx.removeSession(s)
 	atomic.AddInt64(&liveSessions, -1)
 }
