@@ -22,7 +22,7 @@
  *     always GIL, then library lock (a submission's argout takes one
  *     briefly, GIL held) and cannot deadlock.
  *   - An exception raised by a callback is re-raised by the wrapped call
- *     that dispatched it (upcall_ctx_process(), the waits and _sync helpers)
+ *     that dispatched it (upcall_ctx_process(), and the waits)
  *     on the same thread; the first one wins, later ones and those raised
  *     on a thread with no such call (the library thread) are reported with
  *     sys.unraisablehook.
@@ -135,7 +135,8 @@ static void pyu_request_cb(upcall_request *req, int error, void *userdata)
 	PyGILState_Release(g);
 }
 
-/* Its destroy callback: drop the request's reference on the callable. */
+/* The destroy callback of a request's and a session's callable: drop the
+ * reference libupcall held. */
 static void pyu_request_destroy(void *userdata)
 {
 	PyGILState_STATE g;
@@ -150,35 +151,26 @@ static void pyu_request_destroy(void *userdata)
 /* ---------------------------------------------------------- sessions */
 
 /*
- * Sessions have no destroy callback for their userdata, and a session can
- * outlive its last unref while state events wait for dispatch.  So the
- * state trampoline carries no Python object: it calls one module-wide
- * handler with the session's address, and the Python layer looks the
- * session up (and finds nothing once it has been closed).
+ * A session's state callback gets a Python callable as userdata, with one
+ * reference that the session's destroy callback drops when libupcall frees
+ * the session (after its last queued state event), so the callable can
+ * never be called after it was released.
  */
-static PyObject *pyu_state_handler;
-
 static void pyu_state_cb(upcall_session *s, upcall_session_state state,
 			 int error, void *userdata)
 {
-	PyObject *fn, *res;
+	PyObject *fn = userdata, *res;
 	PyGILState_STATE g;
 
+	(void)s;
 	if (pyu_python_gone())
 		return;
 	g = PyGILState_Ensure();
-	fn = pyu_state_handler;
-	if (fn) {
-		Py_INCREF(fn);
-		res = PyObject_CallFunction(fn, "Kii",
-					    (unsigned long long)(uintptr_t)s,
-					    (int)state, error);
-		if (res)
-			Py_DECREF(res);
-		else
-			pyu_callback_failed(fn);
-		Py_DECREF(fn);
-	}
+	res = PyObject_CallFunction(fn, "ii", (int)state, error);
+	if (res)
+		Py_DECREF(res);
+	else
+		pyu_callback_failed(fn);
 	PyGILState_Release(g);
 }
 %}
@@ -309,15 +301,6 @@ PYU_DISPATCHES(upcall_ctx_process)
 PYU_DISPATCHES(upcall_ctx_run)
 PYU_DISPATCHES(upcall_session_wait_ready)
 PYU_DISPATCHES(upcall_request_wait)
-PYU_DISPATCHES(upcall_devmgr_cpu_add_sync)
-PYU_DISPATCHES(upcall_devmgr_cpu_del_sync)
-PYU_DISPATCHES(upcall_devmgr_mmio_add_sync)
-PYU_DISPATCHES(upcall_devmgr_mmio_del_sync)
-PYU_DISPATCHES(upcall_devmgr_mem_add_sync)
-PYU_DISPATCHES(upcall_devmgr_mem_del_sync)
-PYU_DISPATCHES(upcall_devmgr_pci_add_sync)
-PYU_DISPATCHES(upcall_devmgr_pci_del_sync)
-PYU_DISPATCHES(upcall_devmgr_get_info_sync)
 
 /* ------------------------------------------------------------ the API */
 
@@ -334,6 +317,12 @@ PYU_DISPATCHES(upcall_devmgr_get_info_sync)
 %ignore upcall_request_set_destroy_fn;
 %ignore upcall_request_get_userdata;
 %ignore upcall_info;
+/* Blocking helpers: the Python layer waits on the request itself. */
+%rename("$ignore", regexmatch$name="^upcall_devmgr_.*_sync$") "";
+/* The state userdata is released by pyu_session_watch()'s destroy callback;
+ * the request's floating flag is set, never read. */
+%ignore upcall_session_set_destroy_fn;
+%ignore upcall_request_get_floating;
 
 %include "upcall/upcall.h"
 
@@ -371,35 +360,29 @@ static swig_type_info *pyu_request_type(void)
 }
 %}
 
-/* These manipulate Python objects: they keep the GIL. */
-%nothread pyu_set_state_handler;
-%nothread pyu_handle_address;
+/* It manipulates a Python object: it keeps the GIL. */
+%nothread pyu_session_watch;
 
 %inline %{
-/* Install the function that receives every session's state events. */
-static void pyu_set_state_handler(PyObject *fn)
+/*
+ * Route a session's state events to a callable, called as fn(state, error);
+ * set once, when the session is made (replacing the userdata would not
+ * release the old one).  The session's destroy callback drops the
+ * reference taken here.
+ */
+static int pyu_session_watch(upcall_session *session, PyObject *fn)
 {
-	Py_XINCREF(fn == Py_None ? NULL : fn);
-	Py_XDECREF(pyu_state_handler);
-	pyu_state_handler = fn == Py_None ? NULL : fn;
-}
+	int r;
 
-/* Route a session's state events to that function (on 1) or not (0). */
-static int pyu_session_watch(upcall_session *session, int on)
-{
-	return upcall_session_set_state_fn(session, on ? pyu_state_cb : NULL,
-					   NULL);
-}
-
-/* The address of a handle, as the state handler receives it. */
-static unsigned long long pyu_handle_address(PyObject *handle)
-{
-	void *p = NULL;
-
-	if (SWIG_ConvertPtr(handle, &p, 0, 0) < 0) {
-		PyErr_Clear();
-		return 0;
-	}
-	return (unsigned long long)(uintptr_t)p;
+	if (!PyCallable_Check(fn))
+		return -EINVAL;
+	r = upcall_session_set_destroy_fn(session, pyu_request_destroy);
+	if (r < 0)
+		return r;
+	Py_INCREF(fn);
+	r = upcall_session_set_state_fn(session, pyu_state_cb, fn);
+	if (r < 0)
+		Py_DECREF(fn);
+	return r;
 }
 %}

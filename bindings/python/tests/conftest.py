@@ -20,7 +20,9 @@ TOP = os.path.dirname(os.path.dirname(PKG_DIR))
 
 # The package next to these tests, when its extension is built: the build
 # directory (autotools, out of tree) first, then the source directory.
-for d in filter(None, [os.environ.get("UPCALL_PYTHON_BUILDDIR"), PKG_DIR]):
+# UPCALL_PYTHON_INSTALLED=1: test the installed package (a venv) only.
+for d in filter(None, [] if os.environ.get("UPCALL_PYTHON_INSTALLED") else
+                [os.environ.get("UPCALL_PYTHON_BUILDDIR"), PKG_DIR]):
     if glob.glob(os.path.join(d, "upcall", "_upcall*.so")):
         sys.path.insert(0, d)
         break
@@ -105,7 +107,7 @@ def open_session(ctx, path, **options):
     options.setdefault("request_timeout", 10)
     options.setdefault("connect_timeout", 5)
     s = ctx.open_unix(path, **options)
-    s.wait_ready_sync(timeout=10)
+    s.wait_ready(timeout=10)
     return s
 
 

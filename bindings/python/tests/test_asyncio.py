@@ -17,9 +17,9 @@ from conftest import open_session
 def test_wait_ready(ctx, guest):
     async def main():
         s = ctx.open_unix(guest.path)
-        await s.wait_ready(timeout=10)
+        await s.ready(timeout=10)
         assert s.state is upcall.State.READY
-        await s.wait_ready()                    # ready already
+        await s.ready()                    # ready already
         assert await s.cpu_add([5, 6]) == 2
 
     asyncio.run(main())
@@ -32,7 +32,7 @@ def test_wait_ready_timeout(ctx, fake_guest):
         s = ctx.open_unix(g.path, connect_timeout=30)
         t = time.monotonic()
         with pytest.raises(upcall.UpcallTimeoutError):
-            await s.wait_ready(timeout=0.2)
+            await s.ready(timeout=0.2)
         assert time.monotonic() - t < 5
 
     asyncio.run(main())
@@ -44,10 +44,10 @@ def test_wait_ready_refused(ctx, fake_guest):
     async def main():
         s = ctx.open_unix(g.path, reconnect=False)
         with pytest.raises(upcall.UpcallConnectionError) as e:
-            await s.wait_ready(timeout=10)
+            await s.ready(timeout=10)
         assert e.value.errno == errno.ECONNREFUSED
         with pytest.raises(upcall.UpcallConnectionError):
-            await s.wait_ready(timeout=10)      # closed already
+            await s.ready(timeout=10)      # closed already
 
     asyncio.run(main())
 
@@ -57,7 +57,7 @@ def test_wait_ready_session_closed(ctx, fake_guest):
 
     async def main():
         s = ctx.open_unix(g.path)
-        task = asyncio.create_task(s.wait_ready(timeout=10))
+        task = asyncio.create_task(s.ready(timeout=10))
         await asyncio.sleep(0.05)
         s.close()
         with pytest.raises(upcall.UpcallConnectionError):
@@ -68,8 +68,11 @@ def test_wait_ready_session_closed(ctx, fake_guest):
 
 def test_two_loops_one_after_another(session):
     # asyncio.run() makes a new loop each time: the context follows.
+    async def add():
+        return await session.cpu_add([1])
+
     for _ in range(3):
-        assert asyncio.run(session.cpu_add([1])) == 1
+        assert asyncio.run(add()) == 1
 
 
 def test_attach_detach(ctx, session):
@@ -107,7 +110,7 @@ def test_loop_does_not_spin(ctx, fake_guest):
 
     async def main():
         ctx.attach()
-        req = s.submit_cpu_add([1])
+        req = s.cpu_add([1])
         await asyncio.sleep(0.5)
         assert not req.done
         req.close()
@@ -122,7 +125,7 @@ def test_timeouts_in_loop(ctx, fake_guest):
 
     async def main():
         s = ctx.open_unix(g.path, request_timeout=0.2)
-        await s.wait_ready(10)
+        await s.ready(10)
         t = time.monotonic()
         with pytest.raises(upcall.UpcallTimeoutError):
             await s.get_info()
@@ -136,7 +139,7 @@ def test_pull_style_by_hand(ctx, guest):
     process."""
     s = open_session(ctx, guest.path)
     seen = []
-    req = s.submit_cpu_add([1, 2], callback=seen.append)
+    req = s.cpu_add([1, 2], callback=seen.append)
     assert ctx.events == select.POLLIN
     assert ctx.fileno() == ctx.fd
     p = select.poll()
@@ -166,7 +169,7 @@ def test_loop_while_another_thread_processes(ctx, session):
 
     async def main():
         loop = asyncio.get_running_loop()
-        first = session.submit_cpu_add([1], callback=slow)
+        first = session.cpu_add([1], callback=slow)
         worker = loop.run_in_executor(None, first.wait, 10)
         await loop.run_in_executor(None, started.wait, 10)
         # Its answer makes the fd readable while the worker is busy.
@@ -184,7 +187,7 @@ def test_loop_with_blocking_worker(ctx, session):
 
     def worker():
         while not stop.is_set():
-            session.cpu_add_sync([7])
+            session.cpu_add([7]).result()
             done.append(1)
 
     async def main():

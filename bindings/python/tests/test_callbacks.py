@@ -36,22 +36,22 @@ def unraisable():
 
 
 def test_exception_surfaces_from_wait(session):
-    req = session.submit_cpu_add([1], callback=boom)
+    req = session.cpu_add([1], callback=boom)
     with pytest.raises(Boom):
         req.wait(timeout=10)
     assert req.done and req.result() == 1       # completed all the same
 
 
 def test_exception_surfaces_from_sync_call(session):
-    first = session.submit_pci_add(0, 8, callback=boom)
+    first = session.pci_add(0, 8, callback=boom)
     # The sync call dispatches the first request's callback too.
     with pytest.raises(Boom):
-        session.cpu_add_sync([1])
+        session.cpu_add([1]).result()
     assert first.result() is None
 
 
 def test_exception_surfaces_from_process(ctx, session):
-    req = session.submit_cpu_add([1], callback=boom)
+    req = session.cpu_add([1], callback=boom)
     with pytest.raises(Boom):
         for _ in range(1000):
             ctx.wait(timeout=0.01)
@@ -60,7 +60,7 @@ def test_exception_surfaces_from_process(ctx, session):
 
 
 def test_two_exceptions(ctx, session):
-    reqs = [session.submit_cpu_add([i], callback=boom) for i in (1, 2)]
+    reqs = [session.cpu_add([i], callback=boom) for i in (1, 2)]
     raised = 0
     with unraisable() as seen:
         for _ in range(10):
@@ -80,7 +80,7 @@ def test_two_exceptions(ctx, session):
 def test_exception_on_library_thread(ctx, session):
     ctx.start_thread()
     with unraisable() as seen:
-        req = session.submit_cpu_add([1], callback=boom)
+        req = session.cpu_add([1], callback=boom)
         assert req.result(timeout=10) == 1      # not raised here
         ctx.stop_thread()                       # its callbacks have run
     assert len(seen) == 1
@@ -94,7 +94,7 @@ def test_exception_in_asyncio_loop(session):
     async def main():
         asyncio.get_running_loop().set_exception_handler(
             lambda loop, context: caught.append(context.get("exception")))
-        req = session.submit_cpu_add([1], callback=boom)
+        req = session.cpu_add([1], callback=boom)
         assert await req == 1
 
     asyncio.run(main())
@@ -108,8 +108,8 @@ def test_state_callback_exception(ctx, guest):
 
     s = ctx.open_unix(guest.path, on_state=on_state)
     with pytest.raises(Boom):
-        s.wait_ready_sync(timeout=10)
-    s.wait_ready_sync(timeout=10)
+        s.wait_ready(timeout=10)
+    s.wait_ready(timeout=10)
     assert s.state is upcall.State.READY
 
 
@@ -121,13 +121,13 @@ def test_callback_sees_result_and_reenters(ctx, session):
         got.append(req.result())
         # A callback may submit, and drop requests; it may not wait for a
         # pending one on the thread that dispatches it.
-        nxt = session.submit_get_info(callback=chained.append)
+        nxt = session.get_info(callback=chained.append)
         chained.append(nxt)
         with pytest.raises(upcall.UpcallError) as e:
             nxt.wait()
         got.append(e.value.errno)
 
-    req = session.submit_cpu_add([1, 2], callback=cb)
+    req = session.cpu_add([1, 2], callback=cb)
     ctx.run(timeout=10)
     assert got == [2, errno.EDEADLK]
     assert chained[1] is chained[0]
@@ -145,21 +145,21 @@ def test_refcounts_balance(ctx, fake_guest):
         pass
 
     # Plain statements: pytest's assertion rewriting holds temporaries.
-    trampoline = upcall._request_done
+    trampoline = upcall.request._request_done
     base_cb = sys.getrefcount(cb)
     base_tramp = sys.getrefcount(trampoline)
     for _ in range(20):
-        ok.submit_cpu_add([1], callback=cb).result(timeout=10)  # answered
-        r = silent.submit_cpu_add([1], callback=cb)
+        ok.cpu_add([1], callback=cb).result(timeout=10)  # answered
+        r = silent.cpu_add([1], callback=cb)
         del r                                                   # dropped
-        r = silent.submit_pci_add(0, 8, callback=cb)
+        r = silent.pci_add(0, 8, callback=cb)
         r.cancel()                                              # cancelled
         r.close()
         with pytest.raises(upcall.UpcallError):
-            silent.submit_cpu_add([], callback=cb)              # refused
+            silent.cpu_add([], callback=cb)              # refused
         with pytest.raises(ValueError):
-            closed.submit_cpu_add([1], callback=cb)             # closed
-        r = silent.submit_get_info(callback=cb, timeout=0.01)   # timed out
+            closed.cpu_add([1], callback=cb)             # closed
+        r = silent.get_info(callback=cb, timeout=0.01)   # timed out
         assert isinstance(r.exception(timeout=10),
                           upcall.UpcallTimeoutError)
         del r
@@ -174,7 +174,7 @@ def test_refcounts_balance(ctx, fake_guest):
 
 
 def test_no_reference_cycle(session):
-    req = session.submit_cpu_add([1], callback=lambda r: None)
+    req = session.cpu_add([1], callback=lambda r: None)
     req.result(timeout=10)
     ref = weakref.ref(req)
     gc.disable()

@@ -26,9 +26,9 @@ def _hammer(s):
         try:
             for i in range(CALLS):
                 ids = [1 + (n * CALLS + i) % 200, 201 + n]
-                assert s.cpu_add_sync(ids) == 2
-                assert s.get_info_sync().cpus_possible == 8
-                s.mmio_add_sync(0xd0000000 + 0x1000 * n, 0x1000, 5 + n)
+                assert s.cpu_add(ids).result() == 2
+                assert s.get_info().result().cpus_possible == 8
+                s.mmio_add(0xd0000000 + 0x1000 * n, 0x1000, 5 + n).result()
         except BaseException as e:      # report it in the main thread
             errors.append(e)
 
@@ -80,7 +80,7 @@ def test_gil_released_while_blocked(ctx, fake_guest):
     t = threading.Thread(target=ticker)
     t.start()
     try:
-        s.cpu_add_sync([1])                     # blocks ~300 ms
+        s.cpu_add([1]).result()                     # blocks ~300 ms
     finally:
         stop.set()
         t.join()
@@ -94,7 +94,7 @@ def test_close_while_another_thread_waits(ctx, fake_guest):
 
     def waiter():
         try:
-            s.cpu_add_sync([1])
+            s.cpu_add([1]).result()
         except upcall.UpcallError as e:
             result.append(e)
 
@@ -117,7 +117,7 @@ def test_callbacks_on_library_thread(ctx, session):
         where.append(threading.get_ident())
         done.set()
 
-    req = session.submit_cpu_add([1], callback=cb)
+    req = session.cpu_add([1], callback=cb)
     assert done.wait(10)
     assert where[0] != threading.get_ident()
     assert req.result() == 1
@@ -130,7 +130,7 @@ def test_asyncio_with_library_thread(ctx, session):
         got = await asyncio.gather(*(session.cpu_add([i])
                                      for i in range(1, 51)))
         assert got == [1] * 50
-        await session.wait_ready(timeout=5)
+        await session.ready(timeout=5)
 
     asyncio.run(main())
     ctx.stop_thread()
@@ -144,14 +144,14 @@ import upcall
 ctx = upcall.Context(thread=True)
 # No deadline left armed that could wake the library thread by chance.
 s = ctx.open_unix(sys.argv[1], connect_timeout=3600, request_timeout=math.inf)
-s.wait_ready_sync(10)
+s.wait_ready(10)
 entered, release = threading.Event(), threading.Event()
 
 def cb(req):
     entered.set()
     release.wait()
 
-req = s.submit_cpu_add([1], callback=cb)
+req = s.cpu_add([1], callback=cb)
 assert entered.wait(10)
 threading.Timer(0.2, release.set).start()
 ctx.stop_thread()       # while the thread runs cb: the stop must not be lost

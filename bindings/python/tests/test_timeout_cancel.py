@@ -24,7 +24,7 @@ def test_request_timeout(ctx, fake_guest):
     s = open_session(ctx, g.path, request_timeout=0.2)
     t = time.monotonic()
     with pytest.raises(upcall.UpcallTimeoutError) as e:
-        s.cpu_add_sync([1])
+        s.cpu_add([1]).result()
     assert 0.15 < time.monotonic() - t < 5
     assert e.value.errno == errno.ETIMEDOUT
     assert isinstance(e.value, TimeoutError)
@@ -33,7 +33,7 @@ def test_request_timeout(ctx, fake_guest):
 
 def test_call_timeout(silent):
     with pytest.raises(upcall.UpcallTimeoutError):
-        silent.get_info_sync(timeout=0.1)
+        silent.get_info(timeout=0.1).result()
 
     async def main():
         with pytest.raises(upcall.UpcallTimeoutError) as e:
@@ -44,14 +44,14 @@ def test_call_timeout(silent):
 
 
 def test_set_timeout(silent):
-    req = silent.submit_mem_add(0, 1 << 27)
+    req = silent.mem_add(0, 1 << 27)
     req.set_timeout(0.1)
     assert isinstance(req.exception(timeout=10), upcall.UpcallTimeoutError)
     req.set_timeout(1)                          # done: a no-op
 
 
 def test_wait_timeout_leaves_request_pending(silent):
-    req = silent.submit_cpu_add([1])
+    req = silent.cpu_add([1])
     assert req.wait(timeout=0.05) is False
     with pytest.raises(upcall.UpcallTimeoutError):
         req.result(timeout=0.05)
@@ -61,7 +61,7 @@ def test_wait_timeout_leaves_request_pending(silent):
 
 def test_cancel(ctx, silent):
     seen = []
-    req = silent.submit_cpu_add([1], callback=seen.append)
+    req = silent.cpu_add([1], callback=seen.append)
     assert req.cancel() is True
     assert req.done
     e = req.exception(timeout=10)
@@ -74,12 +74,12 @@ def test_cancel(ctx, silent):
 
 def test_drop_cancels_silently(ctx, silent):
     seen = []
-    req = silent.submit_cpu_add([1], callback=seen.append)
+    req = silent.cpu_add([1], callback=seen.append)
     del req
     # Nothing is pending any more: run() returns at once.
     ctx.run(timeout=5)
     assert seen == []
-    with silent.submit_cpu_del([1], callback=seen.append):
+    with silent.cpu_del([1], callback=seen.append):
         pass                                    # close() drops it too
     ctx.run(timeout=5)
     assert seen == []
@@ -89,7 +89,7 @@ def test_asyncio_task_cancel(ctx, silent):
     seen = []
 
     async def main():
-        req = silent.submit_cpu_add([1], callback=seen.append)
+        req = silent.cpu_add([1], callback=seen.append)
 
         async def waiter():
             return await req
@@ -125,10 +125,10 @@ def test_asyncio_wait_for_cancels(ctx, silent):
 def test_cancel_then_session_goes_on(ctx, fake_guest):
     g = fake_guest("--delay-ms", "500")
     s = open_session(ctx, g.path)
-    first = s.submit_cpu_add([1])
+    first = s.cpu_add([1])
     time.sleep(0.02)
     first.cancel()
     # The answer to the cancelled request is discarded, not mistaken for
     # the next one's.
-    assert s.get_info_sync().cpus_possible == 8
+    assert s.get_info().result().cpus_possible == 8
     assert isinstance(first.exception(), upcall.RequestCancelledError)

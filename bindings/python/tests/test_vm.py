@@ -52,12 +52,12 @@ def online():
 def vm():
     with upcall.Context() as ctx:
         s = ctx.open_unix(VM, request_timeout=60, connect_timeout=30)
-        s.wait_ready_sync(timeout=60)
+        s.wait_ready(timeout=60)
         yield s
 
 
 def test_vm_info(vm):
-    info = vm.get_info_sync()
+    info = vm.get_info().result()
     assert info.version == 0x102
     assert info.arch is upcall.Arch.X86_64      # the bed boots x86_64
     assert info.serves(upcall.MsgType.ADD_CPU)
@@ -70,10 +70,10 @@ def test_vm_info(vm):
 
 def test_vm_guest_errors(vm):
     with pytest.raises(upcall.GuestError) as e:
-        vm.cpu_del_sync([0])                    # CPU 0 stays
+        vm.cpu_del([0]).result()                    # CPU 0 stays
     assert e.value.errno == errno.EINVAL
     with pytest.raises(upcall.GuestError) as e:
-        vm.cpu_add_sync([0])                    # APIC id 0 is in use
+        vm.cpu_add([0]).result()                    # APIC id 0 is in use
     assert e.value.errno == errno.EINVAL
     assert online() == "0"
 
@@ -87,9 +87,9 @@ def test_vm_cpu_hotplug(vm):
         qmp("device_add", driver="max-x86_64-cpu", id="upy-cpu1",
             **{"socket-id": 0, "core-id": 1, "thread-id": 0})
     assert online() == "0"
-    assert vm.cpu_add_sync([1]) == 1
+    assert vm.cpu_add([1]).result() == 1
     assert online() == "0-1"
-    assert vm.get_info_sync().cpus_online == 2
+    assert vm.get_info().result().cpus_online == 2
 
     async def remove():
         return await vm.cpu_del([1])
