@@ -240,7 +240,7 @@ unsafe fn completed(req: *mut sys::upcall_request, error: c_int) -> Result<Reply
 }
 
 /// Run Rust code called from C: a panic cannot unwind into C.
-fn no_unwind<R, F: FnOnce() -> R>(f: F) -> R {
+pub(crate) fn no_unwind<R, F: FnOnce() -> R>(f: F) -> R {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(_) => {

@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::path::Path;
 use std::ptr::{self, NonNull};
-use std::sync::Arc;
+use std::os::raw::c_int;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use upcall_sys as sys;
@@ -149,6 +150,65 @@ pub enum Op<'a> {
 pub struct Session {
     raw: NonNull<sys::upcall_session>,
     ctx: Arc<CtxInner>,
+    state_fn: Arc<StateSlot>,
+}
+
+/// A state callback set by [`Session::set_state_fn`].
+type StateFn = Box<dyn FnMut(State, Option<Error>) + Send + 'static>;
+
+/// The state callback's userdata, one per C session: the C session holds
+/// one `Arc` (released by its destroy callback, libupcall 1.1, after the
+/// last state event), every Rust handle of the session another.
+struct StateSlot {
+    f: Mutex<Option<StateFn>>,
+}
+
+impl StateSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<StateFn>> {
+        // A panicking callback aborts (no_unwind): no poisoned data.
+        self.f.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// State callback of every session: runs the closure in its slot, if any.
+/// The closure is taken out while it runs, so it may replace itself (or
+/// call anything else) without a deadlock.
+unsafe extern "C" fn state_trampoline(
+    _session: *mut sys::upcall_session,
+    state: sys::upcall_session_state,
+    error: c_int,
+    data: *mut c_void,
+) {
+    // SAFETY: the Arc the C session holds, released only by state_destroy.
+    let slot = &*(data as *const StateSlot);
+    let taken = slot.lock().take();
+    if let Some(mut f) = taken {
+        let state = State::from_raw(state).unwrap_or(State::Closed);
+        let error = if error < 0 {
+            Some(Error::transport(error))
+        } else {
+            None
+        };
+        request::no_unwind(|| f(state, error));
+        let mut g = slot.lock();
+        if g.is_none() {
+            *g = Some(f);
+        } else {
+            drop(g); // replaced meanwhile: the new one stays
+            request::no_unwind(move || drop(f));
+        }
+    }
+}
+
+/// Destroy callback of every session: drops the C session's `Arc`, and
+/// with it the closure if no Rust handle is left.
+unsafe extern "C" fn state_destroy(data: *mut c_void) {
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: from Arc::into_raw in Session::new, released once.
+    let slot = Arc::from_raw(data as *const StateSlot);
+    request::no_unwind(move || drop(slot));
 }
 
 // SAFETY: see the type's documentation and CtxInner's.
@@ -161,10 +221,54 @@ impl Session {
         let mut raw = ptr::null_mut();
         // SAFETY: valid context and out-pointer.
         check(unsafe { sys::upcall_session_new(ctx.inner.raw.as_ptr(), &mut raw) })?;
-        Ok(Session {
+        let session = Session {
             raw: NonNull::new(raw).expect("upcall_session_new returned NULL"),
             ctx: ctx.inner.clone(),
-        })
+            state_fn: Arc::new(StateSlot {
+                f: Mutex::new(None),
+            }),
+        };
+        // The destroy callback first: from then on whatever userdata is set
+        // is released when libupcall frees the session.
+        let data = Arc::into_raw(session.state_fn.clone()) as *mut c_void;
+        // SAFETY: valid session; state_trampoline and state_destroy take
+        // what `data` is.
+        let r = unsafe {
+            let r = sys::upcall_session_set_destroy_fn(raw, Some(state_destroy));
+            if r < 0 {
+                r
+            } else {
+                sys::upcall_session_set_state_fn(raw, Some(state_trampoline), data)
+            }
+        };
+        if r < 0 {
+            // SAFETY: libupcall did not take it.
+            drop(unsafe { Arc::from_raw(data as *const StateSlot) });
+            return Err(Error::transport(r));
+        }
+        Ok(session)
+    }
+
+    /// Call `f` with each state the session enters, and the error that
+    /// made it leave READY or fail to connect, on the thread that
+    /// processes the context; it replaces the callback set before.  The
+    /// closure is dropped when replaced ([`clear_state_fn`](Session::clear_state_fn))
+    /// or when libupcall frees the session (after its last state event:
+    /// its destroy callback), exactly once.  A panic in `f` aborts the
+    /// process.  Since libupcall 1.1: before it, `f` could not be freed
+    /// safely, and callers polled [`state`](Session::state).
+    pub fn set_state_fn<F>(&self, f: F)
+    where
+        F: FnMut(State, Option<Error>) + Send + 'static,
+    {
+        let old = self.state_fn.lock().replace(Box::new(f));
+        drop(old);
+    }
+
+    /// Remove the state callback set by [`set_state_fn`](Session::set_state_fn).
+    pub fn clear_state_fn(&self) {
+        let old = self.state_fn.lock().take();
+        drop(old);
     }
 
     fn raw(&self) -> *mut sys::upcall_session {
@@ -521,6 +625,7 @@ impl Clone for Session {
         Session {
             raw: self.raw,
             ctx: self.ctx.clone(),
+            state_fn: self.state_fn.clone(),
         }
     }
 }
