@@ -27,15 +27,23 @@
  *     on a thread with no such call (the library thread) are reported with
  *     sys.unraisablehook.
  *
- * The log callback is not wrapped: libupcall calls it with a library lock
- * held, where Python code (which may drop the last reference of a binding
- * object and so re-enter the library) must not run.
+ * The log callback is not wrapped as such: libupcall calls it with a library
+ * lock held, where taking the GIL would invert the lock order above (and
+ * Python code may drop the last reference of a binding object and so
+ * re-enter the library).  pyu_ctx_log_start() installs a C callback that
+ * only formats each message into a ring of the context's own (its log
+ * userdata, freed by upcall_ctx_set_log_destroy_fn() with the context);
+ * the Python layer drains it with pyu_log_drain() into `logging`.
  */
 %module(package="upcall", docstring="libupcall, wrapped by SWIG (private: use the upcall package)") _upcall
 
 %{
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <upcall/upcall.h>
@@ -173,6 +181,54 @@ static void pyu_state_cb(upcall_session *s, upcall_session_state state,
 		pyu_callback_failed(fn);
 	PyGILState_Release(g);
 }
+
+/* -------------------------------------------------------------- log */
+
+#define PYU_LOG_SLOTS 256
+
+/* A context's log userdata: a ring of formatted messages. */
+struct pyu_log {
+	pthread_mutex_t lock;
+	unsigned int head, n;
+	unsigned long dropped;
+	struct {
+		int prio;
+		char msg[240];
+	} slot[PYU_LOG_SLOTS];
+};
+
+/* How many rings the destroy callback freed (the tests count them). */
+static unsigned long pyu_logs_freed;
+
+/* Library lock held, GIL maybe not: touch nothing of Python's. */
+static void pyu_log_cb(upcall_ctx *ctx, int priority, const char *file,
+		       int line, const char *fn, const char *format,
+		       va_list args, void *userdata)
+{
+	struct pyu_log *l = userdata;
+	unsigned int i;
+
+	(void)ctx; (void)file; (void)line; (void)fn;
+	pthread_mutex_lock(&l->lock);
+	if (l->n == PYU_LOG_SLOTS) {
+		l->dropped++;
+	} else {
+		i = (l->head + l->n++) % PYU_LOG_SLOTS;
+		l->slot[i].prio = priority;
+		vsnprintf(l->slot[i].msg, sizeof(l->slot[i].msg), format, args);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* The log destroy callback: the context is gone, so is every log call. */
+static void pyu_log_free(void *userdata)
+{
+	struct pyu_log *l = userdata;
+
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	__atomic_add_fetch(&pyu_logs_freed, 1, __ATOMIC_RELAXED);
+}
 %}
 
 %include <stdint.i>
@@ -306,6 +362,7 @@ PYU_DISPATCHES(upcall_request_wait)
 
 /* Wrapped by hand below, or meaningless in Python (void * userdata). */
 %ignore upcall_ctx_set_log_fn;
+%ignore upcall_ctx_set_log_destroy_fn;
 /* The caller-polls-the-sockets mode: a C loop's tool (its callback runs
  * with the context's lock held, which no binding's runtime can honour). */
 %ignore upcall_ctx_set_io_fn;
@@ -384,5 +441,72 @@ static int pyu_session_watch(upcall_session *session, PyObject *fn)
 	if (r < 0)
 		Py_DECREF(fn);
 	return r;
+}
+%}
+
+/* Python objects: they keep the GIL (only the ring's own lock is taken). */
+%nothread pyu_log_drain;
+%nothread pyu_logs_freed_count;
+
+%inline %{
+struct pyu_log;
+
+/*
+ * Capture a context's log, messages up to @priority, into a ring released
+ * with the context by its log destroy callback; once per context.  Returns
+ * the ring for pyu_log_drain() (valid while the context lives), or None.
+ */
+static struct pyu_log *pyu_ctx_log_start(upcall_ctx *ctx, int priority)
+{
+	struct pyu_log *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	pthread_mutex_init(&l->lock, NULL);
+	if (upcall_ctx_set_log_priority(ctx, priority) < 0 ||
+	    upcall_ctx_set_log_destroy_fn(ctx, pyu_log_free) < 0)
+		goto fail;
+	if (upcall_ctx_set_log_fn(ctx, pyu_log_cb, l) < 0) {
+		upcall_ctx_set_log_destroy_fn(ctx, NULL);
+		goto fail;
+	}
+	return l;
+fail:
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	return NULL;
+}
+
+/* The messages logged since the last call, as [(priority, message)]. */
+static PyObject *pyu_log_drain(struct pyu_log *l)
+{
+	PyObject *list = PyList_New(0), *item;
+	unsigned int i;
+	int ok = list != NULL;
+
+	if (!l)
+		return list;
+	pthread_mutex_lock(&l->lock);
+	for (; l->n > 0 && ok; l->n--, l->head = (l->head + 1) % PYU_LOG_SLOTS) {
+		i = l->head;
+		item = Py_BuildValue("(is)", l->slot[i].prio, l->slot[i].msg);
+		ok = item && PyList_Append(list, item) == 0;
+		Py_XDECREF(item);
+	}
+	if (ok && l->dropped) {
+		item = Py_BuildValue("(is)", 4, "log messages dropped: the ring was full");
+		ok = item && PyList_Append(list, item) == 0;
+		Py_XDECREF(item);
+		l->dropped = 0;
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (!ok)
+		Py_CLEAR(list);
+	return list;
+}
+
+static unsigned long pyu_logs_freed_count(void)
+{
+	return __atomic_load_n(&pyu_logs_freed, __ATOMIC_RELAXED);
 }
 %}

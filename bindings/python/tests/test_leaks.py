@@ -10,9 +10,11 @@ trampolines every such userdata refers to (a functools.partial of
 run the counts are back to where they were exactly when each destroy
 callback ran once.  Weak references check the Python objects are freed,
 under refcounting alone where no cycle may exist, and tracemalloc that
-memory stays flat over many rounds."""
+memory stays flat over many rounds.  The log ring, plain C, is counted as
+its destroy callback frees it."""
 
 import gc
+import logging
 import sys
 import threading
 import tracemalloc
@@ -145,6 +147,32 @@ def test_floating_request_on_library_thread(balanced, fake_guest):
             assert done.wait(10)
 
 
+@pytest.mark.parametrize("thread", [False, True], ids=["caller", "thread"])
+def test_log_reaches_logging_and_ring_freed_once(guest, caplog, thread):
+    """The log userdata (a ring of messages) is released by the context's
+    log destroy callback exactly once per context, with the context."""
+    freed = upcall._upcall.pyu_logs_freed_count()
+    logger = logging.getLogger("upcall.test")
+    with caplog.at_level(logging.DEBUG, logger="upcall.test"):
+        for _ in range(3):
+            ctx = upcall.Context(log=logger, thread=thread)
+            s = open_session(ctx, guest.path)
+            s.cpu_add([1]).result(timeout=10)
+            ctx.close()
+            del s, ctx
+    gc.collect()
+    assert upcall._upcall.pyu_logs_freed_count() == freed + 3
+    assert any("session" in r.getMessage() and r.levelno == logging.DEBUG
+               for r in caplog.records)
+
+
+def test_no_log_no_ring():
+    freed = upcall._upcall.pyu_logs_freed_count()
+    upcall.Context().close()
+    gc.collect()
+    assert upcall._upcall.pyu_logs_freed_count() == freed
+
+
 def test_memory_stays_flat(balanced, fake_guest):
     g = fake_guest()
 
@@ -155,6 +183,8 @@ def test_memory_stays_flat(balanced, fake_guest):
             s.cpu_add([1], callback=lambda r: None, floating=True)
             s.pci_add(0, 8).result(timeout=10)
             ctx.run(timeout=10)
+        with upcall.Context(log=logging.getLogger("upcall.flat")):
+            pass
 
     for _ in range(20):                      # warm caches, interned strings
         round_()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import errno as _errno
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,20 @@ def _ctx_readable(ref: "weakref.ref[Context]") -> None:
 
 # ---------------------------------------------------------------- Context
 
+# syslog priorities (what libupcall logs with) to logging's levels.
+_LOG_LEVELS = {0: logging.CRITICAL, 1: logging.CRITICAL, 2: logging.CRITICAL,
+               3: logging.ERROR, 4: logging.WARNING, 5: logging.INFO,
+               6: logging.INFO, 7: logging.DEBUG}
+
+
+def _syslog_priority(level: int) -> int:
+    """The highest syslog priority a logging level lets through."""
+    for prio in range(7, -1, -1):
+        if _LOG_LEVELS[prio] >= level:
+            return prio
+    return 0
+
+
 _live_contexts: "weakref.WeakSet[Context]" = weakref.WeakSet()
 
 
@@ -34,9 +49,16 @@ class Context:
     """One libupcall context: an epoll fd, its sessions, timers, callbacks.
 
     :param thread: start the library thread (:meth:`start_thread`) now.
+    :param log: a :class:`logging.Logger` (or True: ``logging.getLogger(
+        "upcall")``) to receive libupcall's messages, up to the logger's
+        effective level.  libupcall logs with its lock held, where no Python
+        code may run, so the messages wait in a ring of the context's (freed
+        with it, by its log destroy callback) and go to the logger from the
+        next call into this context, a request's or a session's wait.
     """
 
-    def __init__(self, *, thread: bool = False):
+    def __init__(self, *, thread: bool = False,
+                 log: Union[None, bool, logging.Logger] = None):
         r, ptr = _c.upcall_ctx_new()
         _check(r, "upcall_ctx_new")
         self._h = _Handle(ptr, _c.upcall_ctx_unref)
@@ -47,6 +69,16 @@ class Context:
         self._reader: Optional[int] = None     # the fd the loop watches
         self._paused = False                    # reader off while EBUSY
         self._timer: Optional[asyncio.TimerHandle] = None
+        self._logger: Optional[logging.Logger] = None
+        self._log_ring: Any = None
+        if log:
+            self._logger = (logging.getLogger("upcall") if log is True
+                            else log)
+            self._log_ring = _c.pyu_ctx_log_start(
+                ptr, _syslog_priority(self._logger.getEffectiveLevel()))
+            if self._log_ring is None:
+                self._h.close()
+                raise _error(_errno.ENOMEM, "log")
         _live_contexts.add(self)
         if thread:
             self.start_thread()
@@ -58,6 +90,25 @@ class Context:
             return fn(p, *args)
         finally:
             self._h.release()
+            if self._log_ring is not None:
+                self._flush_log()
+
+    def _flush_log(self) -> None:
+        """Pass the messages libupcall logged since the last time to the
+        logger.  The ring lives as long as the libupcall context, which
+        the borrowed handle keeps."""
+        if self._log_ring is None:
+            return
+        try:
+            self._h.borrow("upcall.Context")
+        except ValueError:
+            return
+        try:
+            msgs = _c.pyu_log_drain(self._log_ring)
+        finally:
+            self._h.release()
+        for prio, msg in msgs:
+            self._logger.log(_LOG_LEVELS.get(prio, logging.DEBUG), "%s", msg)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self.fd}"
@@ -99,6 +150,7 @@ class Context:
             while self._call(_c.upcall_ctx_process) > 0:
                 pass
         finally:
+            self._flush_log()
             self._h.close()
 
     # -- pull-style integration

@@ -164,6 +164,7 @@ class Request:
         (False; the request stays pending), processing the context."""
         r = self._call(lambda p: _blocking(
             lambda usec: _c.upcall_request_wait(p, usec), timeout))
+        self._ctx._flush_log()
         if r == -_errno.ETIMEDOUT:
             return False
         _check(r, "wait")

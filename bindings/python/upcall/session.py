@@ -230,9 +230,10 @@ class Session:
     def wait_ready(self, timeout: Optional[float] = None) -> None:
         """Block until the session is READY; raises UpcallTimeoutError, or
         the error that closed the session."""
-        _check(self._call(lambda p: _blocking(
-            lambda usec: _c.upcall_session_wait_ready(p, usec), timeout)),
-               "wait for the session")
+        r = self._call(lambda p: _blocking(
+            lambda usec: _c.upcall_session_wait_ready(p, usec), timeout))
+        self._ctx._flush_log()
+        _check(r, "wait for the session")
 
     async def ready(self, timeout: Optional[float] = None) -> None:
         """Wait until the session is READY (a coroutine); raises as
