@@ -199,7 +199,8 @@ extern "C" {
     ) -> c_int;
     pub fn upcall_session_set_apic_version(session: *mut upcall_session, apic_ver: u8) -> c_int;
     /// Since libupcall 1.1.
-    pub fn upcall_session_set_privileged_port(session: *mut upcall_session, enable: c_int) -> c_int;
+    pub fn upcall_session_set_privileged_port(session: *mut upcall_session, enable: c_int)
+        -> c_int;
     pub fn upcall_session_set_state_fn(
         session: *mut upcall_session,
         f: upcall_session_state_fn,

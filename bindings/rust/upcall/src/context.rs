@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 //! [`Context`]: the epoll fd, its sessions, timers and callbacks.
 
+use std::ffi::CStr;
 use std::fmt;
-use std::os::raw::{c_int, c_long};
+use std::os::raw::{c_char, c_int, c_long, c_void};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
@@ -91,6 +92,42 @@ impl Context {
 
     fn raw(&self) -> *mut sys::upcall_ctx {
         self.inner.raw.as_ptr()
+    }
+
+    /// A new context whose log messages up to `priority` (a syslog
+    /// priority: 3 errors .. 7 debug) go to `f`, formatted (at most 1023
+    /// bytes).  `f` may be called from any thread that calls into the
+    /// library, with a library lock held: it must return quickly and must
+    /// not call this crate.  It is dropped exactly once, by the context's
+    /// log destroy callback (libupcall 1.1) when the C context is freed,
+    /// after the last message.  A panic in `f` aborts the process.
+    pub fn with_log<F>(priority: i32, f: F) -> Result<Context>
+    where
+        F: Fn(i32, &str) + Send + Sync + 'static,
+    {
+        let ctx = Context::new()?;
+        let raw = ctx.raw();
+        let boxed: LogFn = Box::new(f);
+        let data = Box::into_raw(Box::new(boxed)) as *mut c_void;
+        // SAFETY: valid context; log_trampoline and log_destroy take what
+        // `data` is.  The destroy callback first: from then on the
+        // userdata is released with the context.
+        let r = unsafe {
+            let mut r = sys::upcall_ctx_set_log_destroy_fn(raw, Some(log_destroy));
+            if r >= 0 {
+                r = sys::upcall_ctx_set_log_priority(raw, priority);
+            }
+            if r >= 0 {
+                r = sys::upcall_ctx_set_log_fn(raw, Some(log_trampoline), data);
+            }
+            r
+        };
+        if r < 0 {
+            // SAFETY: libupcall did not take it (set_log_fn failed).
+            drop(unsafe { Box::from_raw(data as *mut LogFn) });
+            return Err(crate::error::Error::transport(r));
+        }
+        Ok(ctx)
     }
 
     /// The C context, for calls this crate does not wrap.  No reference is
@@ -185,6 +222,46 @@ impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context").field("raw", &self.raw()).finish()
     }
+}
+
+/// A log function of [`Context::with_log`].
+type LogFn = Box<dyn Fn(i32, &str) + Send + Sync + 'static>;
+
+extern "C" {
+    // The C library's; a va_list passed on as the callback received it.
+    fn vsnprintf(buf: *mut c_char, size: usize, format: *const c_char, args: sys::va_list)
+        -> c_int;
+}
+
+/// Log callback of [`Context::with_log`]: format, then call the closure.
+unsafe extern "C" fn log_trampoline(
+    _ctx: *mut sys::upcall_ctx,
+    priority: c_int,
+    _file: *const c_char,
+    _line: c_int,
+    _func: *const c_char,
+    format: *const c_char,
+    args: sys::va_list,
+    data: *mut c_void,
+) {
+    // SAFETY: the box with_log made, freed only by log_destroy.
+    let f = &*(data as *const LogFn);
+    let mut buf = [0 as c_char; 1024];
+    if vsnprintf(buf.as_mut_ptr(), buf.len(), format, args) < 0 {
+        return;
+    }
+    let msg = CStr::from_ptr(buf.as_ptr()).to_string_lossy();
+    crate::request::no_unwind(|| f(priority, &msg));
+}
+
+/// Log destroy callback: frees the closure, once, with the context.
+unsafe extern "C" fn log_destroy(data: *mut c_void) {
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: from Box::into_raw in with_log, freed once.
+    let f = Box::from_raw(data as *mut LogFn);
+    crate::request::no_unwind(move || drop(f));
 }
 
 #[repr(C)]

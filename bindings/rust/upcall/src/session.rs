@@ -3,12 +3,12 @@
 
 use std::ffi::CString;
 use std::fmt;
+use std::os::raw::c_int;
 use std::os::raw::c_void;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::path::Path;
 use std::ptr::{self, NonNull};
-use std::os::raw::c_int;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -128,3 +128,30 @@ fn many_sessions_each_closure_dropped_once() {
     }
     assert_eq!(fg.finish().violations, 0);
 }
+
+#[test]
+fn log_fn_gets_messages_and_is_dropped_once_with_the_context() {
+    let fg = FakeGuest::start(&[]);
+    let msgs = Arc::new(Mutex::new(Vec::new()));
+    let drops = counter();
+    let (out, guard) = (msgs.clone(), DropGuard(drops.clone()));
+    let ctx = Context::with_log(7, move |prio, msg| {
+        let _keep = &guard;
+        out.lock().unwrap().push(format!("<{}>{}", prio, msg));
+    })
+    .unwrap();
+    let s = common::open(&ctx, &fg);
+    s.get_info().unwrap();
+    let s2 = s.clone();
+    drop((s, ctx));
+    assert_eq!(get(&drops), 0, "a session keeps the context");
+    drop(s2);
+    assert_eq!(get(&drops), 1);
+    let msgs = msgs.lock().unwrap();
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("<7>") && !m.contains('%')),
+        "no formatted debug message: {:?}",
+        *msgs
+    );
+}
