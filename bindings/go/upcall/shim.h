@@ -12,40 +12,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum upcallgo_op {
-	UPCALLGO_CPU_ADD,
-	UPCALLGO_CPU_DEL,
-	UPCALLGO_MMIO_ADD,
-	UPCALLGO_MMIO_DEL,
-	UPCALLGO_MEM_ADD,
-	UPCALLGO_MEM_DEL,
-	UPCALLGO_PCI_ADD,
-	UPCALLGO_PCI_DEL,
-	UPCALLGO_GET_INFO,
-};
+#include <upcall/upcall.h>
 
 /*
- * The arguments of every device-manager call, unused ones 0.  No pointers:
- * Go passes it by value (the APIC ids go beside it).
+ * The completion and destroy callbacks of every request, passed to
+ * libupcall's upcall_devmgr_*() by the Go code itself; their userdata is
+ * the request's cgo.Handle.
  */
-struct upcallgo_args {
-	uint64_t n;		/* CPU: count */
-	uint64_t addr;		/* MMIO base, memory address */
-	uint64_t size;		/* MMIO / memory size */
-	uint32_t irq_node;	/* MMIO irq, memory node */
-	uint32_t flags;		/* memory flags */
-	uint8_t bus, devfn;	/* PCI */
-};
+void upcallgo_on_complete(upcall_request *req, int error, void *userdata);
+void upcallgo_on_destroy(void *userdata);
 
-/*
- * Submit @op on @session (@ids: the APIC ids of an x86_64 CPU call, else
- * NULL) with the completion callback and the destroy
- * callback set, userdata @handle.  On success *ret is the request (one
- * reference) and the destroy callback owns @handle; on failure the caller
- * still owns it.
- */
-int upcallgo_submit(uintptr_t session, int op, const uint8_t *ids,
-		    struct upcallgo_args a, uintptr_t handle, uintptr_t *ret);
+/* Go holds libupcall's objects as uintptr_t (SWIG's handles): back to C. */
+static inline upcall_session *upcallgo_session(uintptr_t p)
+{
+	return (upcall_session *)p;
+}
+
+/* A cgo.Handle as userdata (no Go pointer: an integer). */
+static inline void *upcallgo_userdata(uintptr_t h)
+{
+	return (void *)h;
+}
 
 /*
  * State callback with @handle as userdata, and the session's destroy
