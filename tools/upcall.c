@@ -1273,12 +1273,15 @@ static int start_session(const struct options *o, uint64_t deadline,
 		r = configure_session(s, o, deadline, w);
 	if (!r)
 		r = open_session(s, o);
-	/* The session holds its context. */
-	upcall_ctx_unref(ctx);
 	if (r < 0) {
+		/* A failed session is freed by the context's next turn. */
 		upcall_session_unref(s);
+		drain(ctx);
+		upcall_ctx_unref(ctx);
 		return r;
 	}
+	/* The session holds its context; end_session() drains it. */
+	upcall_ctx_unref(ctx);
 	*ret = s;
 	return 0;
 }
