@@ -9,6 +9,7 @@
 #define BENCH_COMMON_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -242,14 +243,34 @@ static inline double median(const double *v, int n)
 	return m;
 }
 
-static inline void raise_nofile(void)
+/*
+ * Raise the soft fd limit to at least want (the hard one too where the
+ * process may, as root can up to fs.nr_open), else as far as the hard
+ * limit goes.  Returns the soft limit now in force.
+ */
+static inline rlim_t raise_nofile_to(rlim_t want)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_max < want) {
+		struct rlimit up = { want, want };
+
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			return want;
 	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
+static inline void raise_nofile(void)
+{
+	raise_nofile_to(0);
 }
 
 /*

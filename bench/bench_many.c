@@ -1,32 +1,42 @@
 // SPDX-License-Identifier: MIT
 /*
- * P2: 1,000 sessions on one context, one thread, against a raw baseline in
- * the same run.
+ * P2: N sessions (1,000 unless --sessions says) on one context, one
+ * thread, against a raw baseline in the same run; bench/run.sh runs it at
+ * 10, 1,000 and 10,000 (BENCH_SCALE).
  *
- *   echo thread  one thread, one epoll: the fake guest for every connection
+ *   echo         a process with one thread and one epoll: the fake guest
  *                (hybrid line, service byte, CONNECT message, then one valid
- *                1024-byte reply per 1024-byte request)
- *   raw          1,000 socketpairs; the main thread keeps one 1024-byte
- *                request in flight on each with epoll
- *   lib          1,000 libupcall sessions (hybrid-vsock Unix socket) on one
+ *                1024-byte reply per 1024-byte request); one serves the
+ *                library's sessions, another the raw connections (no
+ *                handshake)
+ *   raw          a process with N Unix stream connections to its echo; it
+ *                keeps one 1024-byte request in flight on each with epoll
+ *   lib          N libupcall sessions (hybrid-vsock Unix socket) on one
  *                context; the main thread runs the context's fd in its own
  *                epoll loop and the completion callback submits the next
  *                request, so each session keeps one in flight
+ *
+ * Four processes, so that each holds about N fds: 10,000 sessions fit a
+ * 20,000-fd limit that cannot be raised.  The memory measured is the lib
+ * process's alone.
  *
  * Rounds alternate raw and lib (A B A B ...) for BENCH_MSECS each; the
  * summary takes medians.  Also: time to open and handshake the sessions,
  * and the library's memory per session (RSS delta and malloc'd bytes,
  * kernel socket buffers are not in either: they are kernel memory).
- * Exit status 0 whether the targets are met or not (2 on setup failure).
+ * Exit status 0 whether the targets are met or not (2 on setup failure,
+ * 77 when the fd limit is too low for N and cannot be raised: 4N + 64).
  *
  *   bench_many [--sessions N] [--rounds N] [--secs S]
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <malloc.h>
-#include <pthread.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include <upcall/upcall.h>
 
@@ -36,7 +46,7 @@
 #define TARGET_MEM 4096.0
 #define MAX_FDS 65536
 
-/* ---------------------------------------------------------- echo thread */
+/* ---------------------------------------------------------- echo process */
 
 enum conn_state { C_FREE, C_LINE, C_SVC, C_SERVING };
 
@@ -46,10 +56,13 @@ struct conn {
 	uint8_t buf[MSG];
 };
 
-/* Preallocated and touched before any measurement: not the library's. */
+static void touch(void *p, size_t len);
+
+/* The echo process's, preallocated and touched before it serves. */
 static struct conn *conns;
 static int srv_ep, listen_fd;
-static char sock_path[108];
+static enum conn_state accepted_state;
+static char sock_path[108], raw_path[108];
 
 static void srv_add(int fd, enum conn_state st)
 {
@@ -138,12 +151,10 @@ static void srv_read(int fd)
 	}
 }
 
-static void *echo_thread(void *arg)
+static void __attribute__((noreturn)) echo_serve(void)
 {
 	struct epoll_event ev[256];
 
-	(void)arg;
-	bench_pin_peer();
 	for (;;) {
 		int i, n = epoll_wait(srv_ep, ev, 256, -1);
 
@@ -157,13 +168,53 @@ static void *echo_thread(void *arg)
 
 				while ((c = accept4(listen_fd, NULL, NULL,
 						    SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
-					srv_add(c, C_LINE);
+					srv_add(c, accepted_state);
 				continue;
 			}
 			srv_read(fd);
 		}
 	}
-	return NULL;
+}
+
+/* A child dies with the benchmark, however it ends. */
+static void child_init(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		bench_die("prctl", errno);
+}
+
+/*
+ * An echo process on a new listening socket (path named by @tag); its
+ * connections start in @initial: C_LINE for the hybrid handshake, or
+ * C_SERVING for raw request/reply.
+ */
+static pid_t spawn_echo(const char *tag, enum conn_state initial, char *path,
+			size_t size)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int lfd = listen_unix(path, size, tag);
+	pid_t pid = fork();
+
+	if (pid < 0)
+		bench_die("fork", errno);
+	if (pid > 0) {
+		close(lfd);
+		return pid;
+	}
+	child_init();
+	bench_pin_peer();
+	conns = calloc(MAX_FDS, sizeof(*conns));
+	if (!conns)
+		bench_die("calloc", ENOMEM);
+	touch(conns, MAX_FDS * sizeof(*conns));
+	fcntl(lfd, F_SETFL, O_NONBLOCK);
+	listen_fd = lfd;
+	accepted_state = initial;
+	srv_ep = epoll_create1(EPOLL_CLOEXEC);
+	ev.data.fd = lfd;
+	if (srv_ep < 0 || epoll_ctl(srv_ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
+		bench_die("epoll", errno);
+	echo_serve();
 }
 
 /* ---------------------------------------------------------- raw client */
@@ -232,21 +283,72 @@ static void raw_setup(unsigned int n)
 	struct epoll_event ev = { .events = EPOLLIN };
 	unsigned int i;
 
+	raws = calloc(n, sizeof(*raws));
+	if (!raws)
+		bench_die("calloc", ENOMEM);
+	touch(raws, n * sizeof(*raws));
 	raw_ep = epoll_create1(EPOLL_CLOEXEC);
 	if (raw_ep < 0)
 		bench_die("epoll_create1", errno);
 	for (i = 0; i < n; i++) {
-		int sv[2];
+		int fd = connect_unix_blocking(raw_path);
 
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-			bench_die("socketpair", errno);
-		raws[i].fd = sv[0];
+		fcntl(fd, F_SETFL, O_NONBLOCK);
+		raws[i].fd = fd;
 		ev.data.u32 = i;
-		if (epoll_ctl(raw_ep, EPOLL_CTL_ADD, sv[0], &ev) < 0)
+		if (epoll_ctl(raw_ep, EPOLL_CTL_ADD, fd, &ev) < 0)
 			bench_die("epoll_ctl", errno);
-		fcntl(sv[1], F_SETFL, O_NONBLOCK);
-		srv_add(sv[1], C_SERVING);
 	}
+}
+
+/* The raw client's process: a run of S seconds per double read from the
+ * command pipe, its rate written back; EOF ends it. */
+static int raw_cmd = -1, raw_res = -1;
+
+static void spawn_raw(unsigned int n)
+{
+	int cmd[2], res[2];
+	double secs, rate;
+	pid_t pid;
+
+	if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0)
+		bench_die("pipe2", errno);
+	pid = fork();
+	if (pid < 0)
+		bench_die("fork", errno);
+	if (pid > 0) {
+		close(cmd[0]);
+		close(res[1]);
+		raw_cmd = cmd[1];
+		raw_res = res[0];
+		/* Its first answer says the connections are up. */
+		if (read(raw_res, &rate, sizeof(rate)) != sizeof(rate))
+			bench_die("raw: setup", EPIPE);
+		return;
+	}
+	child_init();
+	close(cmd[1]);
+	close(res[0]);
+	raw_setup(n);
+	/* Once, so its pages are resident before the baseline. */
+	rate = run_raw(n, 0.05);
+	for (;;) {
+		if (write(res[1], &rate, sizeof(rate)) != sizeof(rate))
+			_exit(1);
+		if (read(cmd[0], &secs, sizeof(secs)) != sizeof(secs))
+			_exit(0);
+		rate = run_raw(n, secs);
+	}
+}
+
+static double remote_raw(double secs)
+{
+	double rate;
+
+	if (write(raw_cmd, &secs, sizeof(secs)) != sizeof(secs) ||
+	    read(raw_res, &rate, sizeof(rate)) != sizeof(rate))
+		bench_die("raw: its process is gone", EPIPE);
+	return rate;
 }
 
 /* ---------------------------------------------------------- lib client */
@@ -403,9 +505,11 @@ int main(int argc, char **argv)
 	unsigned int rounds = env_uint("BENCH_ROUNDS", 7);
 	double secs = env_uint("BENCH_MSECS", 1000) / 1000.0;
 	double raw_rate[64], lib_rate[64], ratio[64], open_ms, mr, ml;
+	pid_t echo_lib, echo_raw;
 	struct mem m0, m1, m2;
+	double per_rss, per_heap, per_judged;
+	rlim_t need, have;
 	struct epoll_event ev = { .events = EPOLLIN };
-	pthread_t et;
 	unsigned int r, i;
 	int a;
 
@@ -425,31 +529,29 @@ int main(int argc, char **argv)
 	if (n < 1 || n > 16000 || rounds < 1 || rounds > 64 || secs <= 0)
 		bench_die("--sessions 1..16000, --rounds 1..64, --secs > 0", EINVAL);
 
-	raise_nofile();
-	/* Client and echo thread each on a core, as the scheduler places them. */
+	/* Each process holds one fd per connection, and a few more. */
+	need = (rlim_t)n + 64;
+	have = raise_nofile_to(need);
+	if (have < need) {
+		printf("P2 at %u sessions: skipped, it needs %llu fds and the limit is %llu "
+		       "(raise the hard limit: ulimit -Hn, or run as root)\n", n,
+		       (unsigned long long)need, (unsigned long long)have);
+		return 77;
+	}
+	/* Client and echo each on a core, as the scheduler places them. */
 	bench_pin_default = "none";
 	bench_pin_client();
 	make_cpu_request(request_msg);
 
 	/* Everything that is not the library's, allocated and touched first. */
-	conns = calloc(MAX_FDS, sizeof(*conns));
-	raws = calloc(n, sizeof(*raws));
 	sessions = calloc(n, sizeof(*sessions));
-	if (!conns || !raws || !sessions)
+	if (!sessions)
 		bench_die("calloc", ENOMEM);
-	touch(conns, MAX_FDS * sizeof(*conns));
-	touch(raws, n * sizeof(*raws));
 	touch(sessions, n * sizeof(*sessions));
 
-	srv_ep = epoll_create1(EPOLL_CLOEXEC);
-	listen_fd = listen_unix(sock_path, sizeof(sock_path), "bench-many");
-	fcntl(listen_fd, F_SETFL, O_NONBLOCK);
-	ev.data.fd = listen_fd;
-	if (srv_ep < 0 || epoll_ctl(srv_ep, EPOLL_CTL_ADD, listen_fd, &ev) < 0)
-		bench_die("epoll", errno);
-	if (pthread_create(&et, NULL, echo_thread, NULL))
-		bench_die("pthread_create", errno);
-	raw_setup(n);
+	echo_lib = spawn_echo("bench-many", C_LINE, sock_path, sizeof(sock_path));
+	echo_raw = spawn_echo("bench-many-raw", C_SERVING, raw_path, sizeof(raw_path));
+	spawn_raw(n);
 
 	a = upcall_ctx_new(&ctx);
 	if (a < 0)
@@ -458,8 +560,6 @@ int main(int argc, char **argv)
 	ev.events = (uint32_t)upcall_ctx_get_events(ctx);
 	if (lib_ep < 0 || epoll_ctl(lib_ep, EPOLL_CTL_ADD, upcall_ctx_get_fd(ctx), &ev) < 0)
 		bench_die("epoll", errno);
-	/* The raw path once, so its pages are resident before the baseline. */
-	run_raw(n, 0.05);
 
 	if (getenv("BENCH_DEBUG"))
 		system("cat /proc/$PPID/smaps > /tmp/bench-many.smaps0");
@@ -480,20 +580,28 @@ int main(int argc, char **argv)
 	       open_ms, open_ms * 1000 / n);
 	printf("P2 memory per session after open: RSS %.0f B, malloc %.0f B\n",
 	       (double)(m1.rss - m0.rss) / n, (double)(m1.heap - m0.heap) / n);
+	/*
+	 * RSS moves by whole pages and malloc arenas: below 1,000 sessions
+	 * one page more or less is hundreds of bytes per session, so the
+	 * malloc'd bytes are what is judged there; from 1,000 on, the RSS.
+	 */
+	per_rss = (double)(m2.rss - m0.rss) / n;
+	per_heap = (double)(m2.heap - m0.heap) / n;
+	per_judged = n >= 1000 ? per_rss : per_heap;
 	printf("P2 memory per session with a request in flight: RSS %.0f B, "
-	       "malloc %.0f B; target <= %.0f B: %s\n",
-	       (double)(m2.rss - m0.rss) / n, (double)(m2.heap - m0.heap) / n, TARGET_MEM,
-	       (double)(m2.rss - m0.rss) / n <= TARGET_MEM ? "PASS" : "MISS");
+	       "malloc %.0f B; target (%s) <= %.0f B: %s\n", per_rss, per_heap,
+	       n >= 1000 ? "RSS" : "malloc, RSS is page-granular below 1,000",
+	       TARGET_MEM, per_judged <= TARGET_MEM ? "PASS" : "MISS");
 
 	printf("    %u rounds, %.1f s per run, alternating; requests per second\n", rounds, secs);
 	printf("    round        raw        lib   lib/raw\n");
 	for (r = 0; r < rounds; r++) {
 		if (r % 2 == 0) {
-			raw_rate[r] = run_raw(n, secs);
+			raw_rate[r] = remote_raw(secs);
 			lib_rate[r] = run_lib(n, secs);
 		} else {
 			lib_rate[r] = run_lib(n, secs);
-			raw_rate[r] = run_raw(n, secs);
+			raw_rate[r] = remote_raw(secs);
 		}
 		ratio[r] = lib_rate[r] / raw_rate[r];
 		printf("    %5u %10.0f %10.0f   %.3f\n", r + 1, raw_rate[r], lib_rate[r], ratio[r]);
@@ -503,10 +611,21 @@ int main(int argc, char **argv)
 	printf("    median %9.0f %10.0f   %.3f\n", mr, ml, median(ratio, (int)rounds));
 	printf("P2 lib/raw requests per second = %.3f (ratio of medians), target >= %.2f: %s\n",
 	       ml / mr, TARGET_RATE, ml / mr >= TARGET_RATE ? "PASS" : "MISS");
+	/* One line for bench/run.sh's table and plot. */
+	printf("P2-data sessions=%u raw=%.0f lib=%.0f ratio=%.3f rate=%s rss=%.0f "
+	       "malloc=%.0f mem=%s open_us=%.1f\n", n, mr, ml, ml / mr,
+	       ml / mr >= TARGET_RATE ? "PASS" : "MISS", per_rss, per_heap,
+	       per_judged <= TARGET_MEM ? "PASS" : "MISS", open_ms * 1000 / n);
 
 	for (i = 0; i < n; i++)
 		upcall_session_unref(sessions[i]);
 	upcall_ctx_unref(ctx);
+	close(raw_cmd);
+	kill(echo_lib, SIGKILL);
+	kill(echo_raw, SIGKILL);
+	while (wait(NULL) > 0)
+		;
 	unlink(sock_path);
+	unlink(raw_path);
 	return 0;
 }

@@ -2,18 +2,22 @@
 # SPDX-License-Identifier: MIT
 # Build the benchmarks against the in-tree libupcall and run them:
 #   P1  bench_rt     request round trip vs a raw 1024-byte ping-pong
-#   P2  bench_many   1,000 sessions on one context vs a raw epoll baseline
+#   P2  bench_many   10, 1,000 and 10,000 sessions on one context vs a raw
+#                    epoll baseline (BENCH_SCALE), then a table of the three
 #   P3  bench_vm.sh  vCPU (and memory) hot-add, upcall vs ACPI, in the VM
 #                    test bed (only with --vm: boots two guests, ~2-4 min)
 # Every benchmark prints its per-round numbers, the medians, the ratio, the
 # target and PASS or MISS; this script exits 0 whatever the ratios are (a
 # benchmark reports, it does not gate), non-zero only if something could not
 # be built or run.  The whole output is also kept in $BENCH_BUILD/last-run.txt.
+# Plots (SVG, with gnuplot from Debian's gnuplot-nox, skipped with a line
+# saying so without it) go to bench/plots/, which bench/RESULTS.md embeds.
 #
 #   bench/run.sh [--vm] [--vm-only] [--build-only]
 # Env: BUILD (configured tree, default the top of the source tree),
 # BENCH_BUILD (default bench/build), BENCH_PIN, BENCH_ROUNDS, BENCH_ITERS,
-# BENCH_SESSIONS, BENCH_MSECS (see the programs' headers).
+# BENCH_SCALE (session counts for P2, default "10 1000 10000"), BENCH_MSECS
+# (see the programs' headers).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,8 +59,16 @@ done
 	if [ "$host" -eq 1 ]; then
 		echo
 		"$out/bench_rt"
+		: >"$out/p2.txt"
+		for n in ${BENCH_SCALE:-10 1000 10000}; do
+			echo
+			rc=0
+			"$out/bench_many" --sessions "$n" | tee -a "$out/p2.txt" || rc=$?
+			# 77: the fd limit is too low for n; the line says so.
+			[ $rc -eq 0 ] || [ $rc -eq 77 ] || exit $rc
+		done
 		echo
-		"$out/bench_many"
+		"$here/plot.sh" p2 "$out/p2.txt"
 	fi
 	if [ "$vm" -eq 1 ]; then
 		echo
