@@ -58,19 +58,11 @@ mem_per_boot=${BENCH_VM_MEM:-2}
 # upcall path is then ADD_MEM alone, the ACPI agent only waits for it, and
 # the online step is add_memory_resource() (the online happens inside it).
 mem_online=${BENCH_VM_MEM_ONLINE:-agent}
-agent_port=1234
 bed=$top/tests/vm
 
-if [ ! -x "$hostp" ]; then
-	"$here/run.sh" --build-only
-	hostp=$here/build/bench_vm_host
-fi
-agent_bin=$(dirname "$hostp")/vm_agent
-if [ ! -x "$agent_bin" ] || [ "$here/vm_agent.c" -nt "$agent_bin" ]; then
-	gcc -O2 -static -s -Wall -Wextra -o "$agent_bin" "$here/vm_agent.c"
-fi
-
+bench_name=P3
 dir=$(mktemp -d /tmp/upcall-p3.XXXXXX)
+
 U=$dir/u.sock
 socks=("$U")
 # shellcheck disable=SC2317 # called by the trap
@@ -81,74 +73,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-gx() { "$bed/guest-exec" -t 60 "$1" -- "$2"; }
-host() { "$hostp" "$@"; }
-field() { sed -n "s/.*$1=\([-0-9]*\).*/\1/p" <<<"$2"; }
-
-# One retry: the guest module is rebuilt at every boot, and a concurrent
-# make in guest/ (another job's) can break one build.
-boot() { # SOCKET [BOOT-GUEST OPTIONS]
-	local out
-	if ! out=$("$bed/boot-guest" "${@:2}" "$1" 2>&1); then
-		sleep 5
-		if ! out=$("$bed/boot-guest" "${@:2}" "$1" 2>&1); then
-			echo "$out" | tail -20
-			echo "P3: could not boot the test bed" >&2
-			exit 1
-		fi
-	fi
-}
-
-# Copy the static agent into the guest (guest-exec commands, base64 in
-# 96 KB pieces: one argument string is limited to 128 KB) and start it.
-install_agent() { # SOCKET
-	local s=$1 f
-	split -b 98000 -d -a 3 <(base64 -w0 "$agent_bin") "$dir/agent.part."
-	gx "$s" 'rm -f /tmp/a.b64' >/dev/null
-	for f in "$dir"/agent.part.*; do
-		gx "$s" "printf %s $(cat "$f") >> /tmp/a.b64" >/dev/null
-	done
-	rm -f "$dir"/agent.part.*
-	gx "$s" "base64 -d /tmp/a.b64 > /bin/vm_agent && chmod +x /bin/vm_agent && rm /tmp/a.b64 &&
-		(setsid /bin/vm_agent $agent_port </dev/null >/dev/null 2>&1 &)" >/dev/null
-	for _ in $(seq 50); do
-		host agent-ping "$s" "$agent_port" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "P3: the agent does not answer in $s" >&2
-	exit 1
-}
-
-# ftrace's function_graph on the kernel's common steps, durations on the
-# guest's CLOCK_MONOTONIC (trace_clock mono):
-#   device_online          onlining a CPU or a memory block: the sysfs write
-#                          of the ACPI path's agent and the upcall module's
-#                          add_cpu() both come down to it
-#   add_memory_resource    adding a memory range (ACPI's __add_memory and the
-#                          module's add_memory() both call it)
-setup_trace() { # SOCKET
-	gx "$1" 'mkdir -p /sys/kernel/tracing; mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null;
-		cd /sys/kernel/tracing && echo mono > trace_clock &&
-		echo "device_online add_memory_resource" > set_graph_function &&
-		echo 1 > max_graph_depth && echo 1 > options/funcgraph-tail &&
-		echo function_graph > current_tracer && echo > trace' >/dev/null
-}
-
-# "ONLINE_US ADD_US": the sums of both functions' durations since the last
-# call (the trace is cleared for the next sample).  A call is one line,
-# "DURATION us | fn();", or, when other events came in between, "fn() {"
-# and later "DURATION us | } /* fn */" (funcgraph-tail names it).
-kernel_times() { # SOCKET
-	gx "$1" 'cat /sys/kernel/tracing/trace; echo > /sys/kernel/tracing/trace' |
-		sed -n -e 's/.* \([0-9][0-9.]*\) us *| *\([a-z_]*\)();.*/\2 \1/p' \
-			-e 's/.* \([0-9][0-9.]*\) us *| *} \/\* \([a-z_]*\) \*\/.*/\2 \1/p' |
-		awk '$1 == "device_online" { o += $2 } $1 == "add_memory_resource" { a += $2 }
-		     END { printf "%d %d\n", o, a }'
-}
-
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-	if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ms() { awk -v u="$1" 'BEGIN { if (u == "nan") print "n/a"; else printf "%.1f", u / 1000 }'; }
+# shellcheck source=vm-lib.sh
+. "$here/vm-lib.sh"
 
 echo "P3: hot-add in the VM test bed (q35, TCG), upcall vs ACPI, same kernel, same run"
 date -u '+    %Y-%m-%d %H:%M UTC'

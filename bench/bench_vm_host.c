@@ -1,25 +1,34 @@
 // SPDX-License-Identifier: MIT
 /*
- * P3's host side: the timed steps of a hot-add, each measured here with
+ * P3, P5 and P6's host side: the timed steps of a hot-add, each measured here with
  * CLOCK_MONOTONIC around exactly the step (connections are set up first and
  * not timed: a VMM keeps its QMP monitor, its upcall session and its agent
  * channel open).  bench/bench_vm.sh drives it.
  *
- *   bench_vm_host upcall-cpu SOCK add|del APICID
- *       libupcall ADD_CPU/DEL_CPU on the hybrid socket: "total_us=T result=R"
+ *   bench_vm_host upcall-cpu SOCK add|del APICID...
+ *       libupcall ADD_CPU/DEL_CPU of up to 8 vCPUs in one request on the
+ *       hybrid socket: "total_us=T result=R index=I"
  *   bench_vm_host upcall-mem SOCK ADDR SIZE [AGENTPORT FIRST N]
  *       libupcall ADD_MEM, then (if given) the agent onlines the blocks:
  *       "total_us=T add_us=A result=R [agent=...]"
  *   bench_vm_host upcall-mem-del SOCK ADDR SIZE
  *       libupcall DEL_MEM: "total_us=T result=R"
- *   bench_vm_host acpi-cpu QMP SOCK AGENTPORT ID COREID
- *       QMP device_add of the vCPU, then the agent onlines it (Kata's
+ *   bench_vm_host acpi-cpu QMP SOCK AGENTPORT ID COREID [ID COREID]...
+ *       QMP device_add of each vCPU, then the agent onlines them (Kata's
  *       order: device_add, then the agent call):
  *       "total_us=T device_add_us=D agent=ok CPU WAIT_US WRITE_US"
  *   bench_vm_host acpi-mem QMP SOCK AGENTPORT ID ADDR SIZE FIRST N [wait]
  *       object-add memory-backend-ram (not timed), device_add pc-dimm, then
  *       the agent onlines the blocks (with "wait": waits until the guest's
  *       policy has onlined them): "total_us=T device_add_us=D agent=..."
+ *   bench_vm_host acpi-mem-del QMP ID
+ *       QMP device_del of pc-dimm ID until QEMU's DEVICE_DELETED (the guest
+ *       offlined and ejected it), then object-del m-ID (not timed):
+ *       "total_us=T"
+ *   bench_vm_host vmem QMP SOCK AGENTPORT ID SIZE FIRST N
+ *       qom-set of virtio-mem device ID's requested-size to SIZE, then the
+ *       agent waits until memory blocks FIRST..FIRST+N-1 are online (SIZE
+ *       above 0) or none of them is (SIZE 0): "total_us=T qom_us=Q agent=..."
  *   bench_vm_host agent-ping SOCK AGENTPORT [N]
  *       exit 0 once the agent answers; with N, the median of N ping
  *       round trips: "rtt_us=R"
@@ -43,6 +52,9 @@
 
 #include <upcall/upcall.h>
 #include <upcall/wire.h>
+
+/* Adding or removing gigabytes takes the guest seconds under TCG. */
+#define REQ_TIMEOUT_US 180000000
 
 static void die(const char *what, int err)
 {
@@ -170,7 +182,7 @@ static int agent_open(const char *sock, const char *port)
 static void agent_call(int fd, const char *req, char *reply, size_t size)
 {
 	send_str(fd, req);
-	if (read_line(fd, reply, size, 15000) < 0)
+	if (read_line(fd, reply, size, 130000) < 0)
 		die("agent reply", ETIMEDOUT);
 	if (strncmp(reply, "ok ", 3)) {
 		fprintf(stderr, "bench_vm_host: agent: %s\n", reply);
@@ -195,20 +207,24 @@ static upcall_session *upcall_open(const char *sock, upcall_ctx **ctx)
 	return s;
 }
 
-static int cmd_upcall_cpu(char **argv)
+static int cmd_upcall_cpu(int argc, char **argv)
 {
-	uint8_t id = (uint8_t)atoi(argv[4]);
+	uint8_t ids[8];
+	size_t n = 0;
 	upcall_ctx *ctx;
-	upcall_session *s = upcall_open(argv[2], &ctx);
-	int result = 1, r;
+	upcall_session *s;
+	int result = 1, r, i;
 	uint32_t index = 0;
 	long long t0, t1;
 
+	for (i = 4; i < argc; i++)
+		ids[n++] = (uint8_t)atoi(argv[i]);
+	s = upcall_open(argv[2], &ctx);
 	t0 = now_us();
 	if (!strcmp(argv[3], "add"))
-		r = upcall_devmgr_cpu_add_sync(s, &id, 1, 30000000, &result, &index);
+		r = upcall_devmgr_cpu_add_sync(s, ids, n, REQ_TIMEOUT_US, &result, &index);
 	else
-		r = upcall_devmgr_cpu_del_sync(s, &id, 1, 30000000, &result, &index);
+		r = upcall_devmgr_cpu_del_sync(s, ids, n, REQ_TIMEOUT_US, &result, &index);
 	t1 = now_us();
 	if (r < 0)
 		die("upcall cpu request", r);
@@ -230,7 +246,7 @@ static int cmd_upcall_mem(int argc, char **argv)
 	if (argc >= 8)
 		afd = agent_open(argv[2], argv[5]);
 	t0 = now_us();
-	r = upcall_devmgr_mem_add_sync(s, addr, size, 0, UPCALL_MEM_F_MOVABLE, 30000000,
+	r = upcall_devmgr_mem_add_sync(s, addr, size, 0, UPCALL_MEM_F_MOVABLE, REQ_TIMEOUT_US,
 				       &result);
 	t1 = now_us();
 	if (r < 0)
@@ -261,7 +277,7 @@ static int cmd_upcall_mem_del(char **argv)
 	long long t0 = now_us();
 
 	r = upcall_devmgr_mem_del_sync(s, strtoull(argv[3], NULL, 0),
-				       strtoull(argv[4], NULL, 0), 30000000, &result);
+				       strtoull(argv[4], NULL, 0), REQ_TIMEOUT_US, &result);
 	if (r < 0)
 		die("upcall DEL_MEM", r);
 	printf("total_us=%lld result=%d\n", now_us() - t0, result);
@@ -270,20 +286,23 @@ static int cmd_upcall_mem_del(char **argv)
 	return result ? 1 : 0;
 }
 
-static int cmd_acpi_cpu(char **argv)
+static int cmd_acpi_cpu(int argc, char **argv)
 {
-	char cmd[512], reply[4096], ans[256];
-	int q = qmp_open(argv[2]), a = agent_open(argv[3], argv[4]);
+	char cmd[512], reply[4096], ans[256], req[32];
+	int q = qmp_open(argv[2]), a = agent_open(argv[3], argv[4]), i;
 	long long t0, t1, t2;
 
-	snprintf(cmd, sizeof(cmd),
-		 "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"max-x86_64-cpu\","
-		 "\"id\":\"%s\",\"socket-id\":0,\"core-id\":%s,\"thread-id\":0}}",
-		 argv[5], argv[6]);
+	snprintf(req, sizeof(req), "cpu %d\n", (argc - 5) / 2);
 	t0 = now_us();
-	qmp_cmd(q, cmd, reply, sizeof(reply));
+	for (i = 5; i + 1 < argc; i += 2) {
+		snprintf(cmd, sizeof(cmd),
+			 "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"max-x86_64-cpu\","
+			 "\"id\":\"%s\",\"socket-id\":0,\"core-id\":%s,\"thread-id\":0}}",
+			 argv[i], argv[i + 1]);
+		qmp_cmd(q, cmd, reply, sizeof(reply));
+	}
 	t1 = now_us();
-	agent_call(a, "cpu\n", ans, sizeof(ans));
+	agent_call(a, req, ans, sizeof(ans));
 	t2 = now_us();
 	printf("total_us=%lld device_add_us=%lld agent=%s\n", t2 - t0, t1 - t0, ans);
 	return 0;
@@ -310,6 +329,46 @@ static int cmd_acpi_mem(char **argv)
 	agent_call(a, req, ans, sizeof(ans));
 	t2 = now_us();
 	printf("total_us=%lld device_add_us=%lld agent=%s\n", t2 - t0, t1 - t0, ans);
+	return 0;
+}
+
+static int cmd_acpi_mem_del(char **argv)
+{
+	char cmd[512], reply[4096];
+	int q = qmp_open(argv[2]);
+	long long t0, t1;
+
+	snprintf(cmd, sizeof(cmd),
+		 "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"%s\"}}", argv[3]);
+	t0 = now_us();
+	qmp_cmd(q, cmd, reply, sizeof(reply));
+	qmp_wait_event(q, "DEVICE_DELETED", REQ_TIMEOUT_US / 1000);
+	t1 = now_us();
+	snprintf(cmd, sizeof(cmd),
+		 "{\"execute\":\"object-del\",\"arguments\":{\"id\":\"m-%s\"}}", argv[3]);
+	qmp_cmd(q, cmd, reply, sizeof(reply));
+	printf("total_us=%lld\n", t1 - t0);
+	return 0;
+}
+
+static int cmd_vmem(char **argv)
+{
+	char cmd[512], reply[4096], ans[256], req[64];
+	int q = qmp_open(argv[2]), a = agent_open(argv[3], argv[4]);
+	unsigned long long size = strtoull(argv[6], NULL, 0);
+	long long t0, t1, t2;
+
+	snprintf(cmd, sizeof(cmd),
+		 "{\"execute\":\"qom-set\",\"arguments\":{\"path\":\"%s\","
+		 "\"property\":\"requested-size\",\"value\":%llu}}", argv[5], size);
+	snprintf(req, sizeof(req), "%s %s %s\n", size ? "memwait" : "memgone", argv[7],
+		 argv[8]);
+	t0 = now_us();
+	qmp_cmd(q, cmd, reply, sizeof(reply));
+	t1 = now_us();
+	agent_call(a, req, ans, sizeof(ans));
+	t2 = now_us();
+	printf("total_us=%lld qom_us=%lld agent=%s\n", t2 - t0, t1 - t0, ans);
 	return 0;
 }
 
@@ -385,14 +444,18 @@ static int cmd_qmp(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && !strcmp(argv[1], "upcall-cpu"))
-		return cmd_upcall_cpu(argv);
+	if (argc >= 5 && argc <= 12 && !strcmp(argv[1], "upcall-cpu"))
+		return cmd_upcall_cpu(argc, argv);
 	if ((argc == 5 || argc == 8) && !strcmp(argv[1], "upcall-mem"))
 		return cmd_upcall_mem(argc, argv);
 	if (argc == 5 && !strcmp(argv[1], "upcall-mem-del"))
 		return cmd_upcall_mem_del(argv);
-	if (argc == 7 && !strcmp(argv[1], "acpi-cpu"))
-		return cmd_acpi_cpu(argv);
+	if (argc >= 7 && argc % 2 == 1 && !strcmp(argv[1], "acpi-cpu"))
+		return cmd_acpi_cpu(argc, argv);
+	if (argc == 4 && !strcmp(argv[1], "acpi-mem-del"))
+		return cmd_acpi_mem_del(argv);
+	if (argc == 9 && !strcmp(argv[1], "vmem"))
+		return cmd_vmem(argv);
 	if ((argc == 10 || argc == 11) && !strcmp(argv[1], "acpi-mem"))
 		return cmd_acpi_mem(argv);
 	if (argc == 5 && !strcmp(argv[1], "agent-ping"))

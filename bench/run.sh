@@ -6,6 +6,10 @@
 #                    epoll baseline (BENCH_SCALE), then a table of the three
 #   P3  bench_vm.sh  vCPU (and memory) hot-add, upcall vs ACPI, in the VM
 #                    test bed (only with --vm: boots two guests, ~2-4 min)
+#   P5  bench_scale.sh  memory of growing sizes, upcall vs virtio-mem vs
+#   P6                  ACPI; vCPU batches of 1-3, upcall vs ACPI; on each
+#                    kernel of BENCH_KERNELS (default "6.1 6.12 7.x"; with
+#                    --vm, ~3 min per kernel), then their plots
 # Every benchmark prints its per-round numbers, the medians, the ratio, the
 # target and PASS or MISS; this script exits 0 whatever the ratios are (a
 # benchmark reports, it does not gate), non-zero only if something could not
@@ -73,6 +77,14 @@ done
 	if [ "$vm" -eq 1 ]; then
 		echo
 		BENCH_VM_HOST=$out/bench_vm_host UPCALL_BUILD=$build "$here/bench_vm.sh"
+		: >"$out/vm-scale.txt"
+		for k in ${BENCH_KERNELS:-6.1 6.12 7.x}; do
+			echo
+			UPCALL_TESTBED_KERNEL=$k BENCH_VM_HOST=$out/bench_vm_host \
+				UPCALL_BUILD=$build "$here/bench_scale.sh" | tee -a "$out/vm-scale.txt"
+		done
+		echo
+		"$here/plot.sh" vm "$out/vm-scale.txt"
 	fi
 } 2>&1 | tee "$out/last-run.txt"
 exit "${PIPESTATUS[0]}"

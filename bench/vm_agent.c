@@ -12,16 +12,20 @@
  *
  *   vm_agent PORT
  * Requests, one line each:
- *   cpu             wait (10 s at most) until a present CPU is offline,
- *                   online it:      "ok CPU WAIT_US WRITE_US"
+ *   cpu [K]         K times (1 if not given): wait (10 s at most) until a
+ *                   present CPU is offline, online it: "ok CPU WAIT_US
+ *                   WRITE_US", CPU the last one, the times summed
  *   mem FIRST N     wait until memory blocks FIRST..FIRST+N-1 exist and
  *                   online each (online_movable): "ok N WAIT_US WRITE_US"
  *   memwait FIRST N wait until those blocks are online (the guest's policy
- *                   onlines them): "ok N WAIT_US 0"
+ *                   or driver onlines them): "ok N WAIT_US 0"
+ *   memgone FIRST N wait until none of those blocks is online (removed, or
+ *                   offline): "ok N WAIT_US 0"
  *   ping            "pong"
  * WAIT_US: from the request to the moment the device was there; WRITE_US:
- * the sysfs writes that online it (the kernel's own online step).  Errors:
- * "err MESSAGE".
+ * the sysfs writes that online it (the kernel's own online step).  Memory
+ * waits give up after 120 s (gigabytes take seconds under TCG), CPU ones
+ * after 10 s.  Errors: "err MESSAGE".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,28 +101,37 @@ static int offline_cpu(void)
 	return -1;
 }
 
-static void do_cpu(FILE *out)
-{
-	long long t0 = now_us(), t1, t2;
-	char path[64];
-	int cpu;
+#define MEM_WAIT_US 120000000LL
 
-	while ((cpu = offline_cpu()) < 0) {
-		if (now_us() - t0 > 10000000) {
-			fprintf(out, "err no offline CPU appeared\n");
+static void do_cpu(FILE *out, long k)
+{
+	long long wait_us = 0, write_us = 0;
+	char path[64];
+	int cpu = -1;
+	long i;
+
+	for (i = 0; i < k; i++) {
+		long long t0 = now_us(), t1;
+
+		while ((cpu = offline_cpu()) < 0) {
+			if (now_us() - t0 > 10000000) {
+				fprintf(out, "err no offline CPU appeared (%ld of %ld onlined)\n",
+					i, k);
+				return;
+			}
+			/* Events wake us at once; the timeout guards a lost one. */
+			wait_event(100);
+		}
+		t1 = now_us();
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+		if (write_file(path, "1") < 0) {
+			fprintf(out, "err online cpu%d: %s\n", cpu, strerror(errno));
 			return;
 		}
-		/* Events wake us at once; the timeout only guards a lost one. */
-		wait_event(100);
+		wait_us += t1 - t0;
+		write_us += now_us() - t1;
 	}
-	t1 = now_us();
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
-	if (write_file(path, "1") < 0) {
-		fprintf(out, "err online cpu%d: %s\n", cpu, strerror(errno));
-		return;
-	}
-	t2 = now_us();
-	fprintf(out, "ok %d %lld %lld\n", cpu, t1 - t0, t2 - t1);
+	fprintf(out, "ok %d %lld %lld\n", cpu, wait_us, write_us);
 }
 
 static int blocks_present(long first, long n)
@@ -142,7 +155,7 @@ static void do_mem(FILE *out, long first, long n)
 	long i;
 
 	while (!blocks_present(first, n)) {
-		if (now_us() - t0 > 10000000) {
+		if (now_us() - t0 > MEM_WAIT_US) {
 			fprintf(out, "err memory blocks did not appear\n");
 			return;
 		}
@@ -163,30 +176,46 @@ static void do_mem(FILE *out, long first, long n)
 	fprintf(out, "ok %ld %lld %lld\n", n, t1 - t0, t2 - t1);
 }
 
-static int blocks_online(long first, long n)
+/* How many of the blocks are online. */
+static long blocks_online(long first, long n)
 {
 	char path[96], buf[32];
-	long i;
+	long i, on = 0;
 
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "/sys/devices/system/memory/memory%ld/state",
 			 first + i);
-		if (read_file(path, buf, sizeof(buf)) < 0 || strncmp(buf, "online", 6))
-			return 0;
+		if (read_file(path, buf, sizeof(buf)) == 0 && !strncmp(buf, "online", 6))
+			on++;
 	}
-	return 1;
+	return on;
 }
 
 static void do_memwait(FILE *out, long first, long n)
 {
 	long long t0 = now_us();
 
-	while (!blocks_online(first, n)) {
-		if (now_us() - t0 > 10000000) {
+	while (blocks_online(first, n) < n) {
+		if (now_us() - t0 > MEM_WAIT_US) {
 			fprintf(out, "err memory blocks did not come online\n");
 			return;
 		}
 		/* The "online" uevent wakes us; the timeout guards a lost one. */
+		wait_event(100);
+	}
+	fprintf(out, "ok %ld %lld 0\n", n, now_us() - t0);
+}
+
+static void do_memgone(FILE *out, long first, long n)
+{
+	long long t0 = now_us();
+
+	while (blocks_online(first, n) > 0) {
+		if (now_us() - t0 > MEM_WAIT_US) {
+			fprintf(out, "err memory blocks are still online\n");
+			return;
+		}
+		/* "offline" and "remove" uevents wake us. */
 		wait_event(100);
 	}
 	fprintf(out, "ok %ld %lld 0\n", n, now_us() - t0);
@@ -205,7 +234,11 @@ static void serve(int fd)
 
 		wait_event(0);	/* forget old events */
 		if (!strcmp(line, "cpu\n"))
-			do_cpu(out);
+			do_cpu(out, 1);
+		else if (sscanf(line, "cpu %ld", &n) == 1 && n > 0 && n <= 64)
+			do_cpu(out, n);
+		else if (sscanf(line, "memgone %ld %ld", &first, &n) == 2 && n > 0)
+			do_memgone(out, first, n);
 		else if (sscanf(line, "memwait %ld %ld", &first, &n) == 2 && n > 0)
 			do_memwait(out, first, n);
 		else if (sscanf(line, "mem %ld %ld", &first, &n) == 2 && n > 0)
