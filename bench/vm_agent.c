@@ -168,7 +168,12 @@ static void do_mem(FILE *out, long first, long n)
 		if (read_file(path, buf, sizeof(buf)) == 0 && !strncmp(buf, "online", 6))
 			continue;	/* the guest's policy onlined it already */
 		if (write_file(path, "online_movable") < 0) {
-			fprintf(out, "err online memory%ld: %s\n", first + i, strerror(errno));
+			int err = errno;
+
+			/* The guest's policy may have onlined it meanwhile. */
+			if (read_file(path, buf, sizeof(buf)) == 0 && !strncmp(buf, "online", 6))
+				continue;
+			fprintf(out, "err online memory%ld: %s\n", first + i, strerror(err));
 			return;
 		}
 	}
