@@ -25,7 +25,8 @@
  * and the library's memory per session (RSS delta and malloc'd bytes,
  * kernel socket buffers are not in either: they are kernel memory).
  * Exit status 0 whether the targets are met or not (2 on setup failure,
- * 77 when the fd limit is too low for N and cannot be raised: 4N + 64).
+ * 77 when the fd limit is too low for N and cannot be raised: N + 64 per
+ * process).
  *
  *   bench_many [--sessions N] [--rounds N] [--secs S]
  */
