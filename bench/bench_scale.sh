@@ -57,13 +57,6 @@ bed=$top/tests/vm
 bench_name=P5/P6
 dir=$(mktemp -d /tmp/upcall-p5.XXXXXX)
 socks=()
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	local s
-	for s in "${socks[@]}"; do "$bed/boot-guest" --stop "$s" >/dev/null 2>&1 || true; done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
 # shellcheck source=vm-lib.sh
 . "$here/vm-lib.sh"
 

@@ -65,13 +65,6 @@ dir=$(mktemp -d /tmp/upcall-p3.XXXXXX)
 
 U=$dir/u.sock
 socks=("$U")
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	local s
-	for s in "${socks[@]}"; do "$bed/boot-guest" --stop "$s" >/dev/null 2>&1 || true; done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
 
 # shellcheck source=vm-lib.sh
 . "$here/vm-lib.sh"

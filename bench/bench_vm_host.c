@@ -308,11 +308,27 @@ static int cmd_acpi_cpu(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * One timed step: the QMP command, then the agent's request; prints
+ * "total_us=T WHAT=Q agent=...", Q the QMP command's part.
+ */
+static void qmp_then_agent(int q, int a, const char *cmd, const char *req, const char *what)
+{
+	char reply[4096], ans[256];
+	long long t0, t1, t2;
+
+	t0 = now_us();
+	qmp_cmd(q, cmd, reply, sizeof(reply));
+	t1 = now_us();
+	agent_call(a, req, ans, sizeof(ans));
+	t2 = now_us();
+	printf("total_us=%lld %s=%lld agent=%s\n", t2 - t0, what, t1 - t0, ans);
+}
+
 static int cmd_acpi_mem(char **argv)
 {
-	char cmd[512], reply[4096], ans[256], req[64];
+	char cmd[512], reply[4096], req[64];
 	int q = qmp_open(argv[2]), a = agent_open(argv[3], argv[4]);
-	long long t0, t1, t2;
 
 	snprintf(cmd, sizeof(cmd),
 		 "{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"memory-backend-ram\","
@@ -323,12 +339,7 @@ static int cmd_acpi_mem(char **argv)
 		 "\"id\":\"%s\",\"memdev\":\"m-%s\",\"addr\":%s}}", argv[5], argv[5], argv[6]);
 	snprintf(req, sizeof(req), "%s %s %s\n", argv[10] ? "memwait" : "mem", argv[8],
 		 argv[9]);
-	t0 = now_us();
-	qmp_cmd(q, cmd, reply, sizeof(reply));
-	t1 = now_us();
-	agent_call(a, req, ans, sizeof(ans));
-	t2 = now_us();
-	printf("total_us=%lld device_add_us=%lld agent=%s\n", t2 - t0, t1 - t0, ans);
+	qmp_then_agent(q, a, cmd, req, "device_add_us");
 	return 0;
 }
 
@@ -353,22 +364,16 @@ static int cmd_acpi_mem_del(char **argv)
 
 static int cmd_vmem(char **argv)
 {
-	char cmd[512], reply[4096], ans[256], req[64];
+	char cmd[512], req[64];
 	int q = qmp_open(argv[2]), a = agent_open(argv[3], argv[4]);
 	unsigned long long size = strtoull(argv[6], NULL, 0);
-	long long t0, t1, t2;
 
 	snprintf(cmd, sizeof(cmd),
 		 "{\"execute\":\"qom-set\",\"arguments\":{\"path\":\"%s\","
 		 "\"property\":\"requested-size\",\"value\":%llu}}", argv[5], size);
 	snprintf(req, sizeof(req), "%s %s %s\n", size ? "memwait" : "memgone", argv[7],
 		 argv[8]);
-	t0 = now_us();
-	qmp_cmd(q, cmd, reply, sizeof(reply));
-	t1 = now_us();
-	agent_call(a, req, ans, sizeof(ans));
-	t2 = now_us();
-	printf("total_us=%lld qom_us=%lld agent=%s\n", t2 - t0, t1 - t0, ans);
+	qmp_then_agent(q, a, cmd, req, "qom_us");
 	return 0;
 }
 

@@ -2,8 +2,17 @@
 # What the VM benchmarks (bench_vm.sh: P3, bench_scale.sh: P5, P6) share:
 # the agent's build, booting the bed, the agent's install, the guest's
 # ftrace timing of the kernel's own steps, medians.  Sourced; the caller
-# sets here, bed, dir, hostp and bench_name (its messages' prefix).
+# sets here, bed, dir, hostp, bench_name (its messages' prefix) and socks
+# (the guests' sockets, stopped on exit with dir removed).
 # shellcheck shell=bash
+
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	local s
+	for s in "${socks[@]}"; do "$bed/boot-guest" --stop "$s" >/dev/null 2>&1 || true; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
 
 agent_port=1234
 if [ ! -x "$hostp" ]; then
