@@ -114,7 +114,7 @@ install_agent "$U"
 setup_trace "$U"
 install_agent "$V"
 setup_trace "$V"
-gx "$V" 'echo online_movable > /sys/devices/system/memory/auto_online_blocks' >/dev/null
+online_policy "$V" online_movable
 
 # Samples, space-separated per key, in microseconds
 declare -A u6_tot u6_on a6_tot a6_on u5_add u5_del v5_add v5_del a5_add a5_del u5_k v5_k a5_k
@@ -129,7 +129,7 @@ for ((r = 1; r <= rounds; r++)); do
 	# The agent onlines new blocks, as a udev rule would; a kernel whose
 	# policy onlines them itself (Debian's 6.12: "online", into Normal,
 	# where they cannot be removed reliably) is told not to.
-	gx "$A" 'echo offline > /sys/devices/system/memory/auto_online_blocks' >/dev/null
+	online_policy "$A" offline
 	install_agent "$A"
 	setup_trace "$A"
 

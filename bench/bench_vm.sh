@@ -110,8 +110,8 @@ if [ "$mem_ok" -eq 1 ]; then
 fi
 
 set_mem_policy() { # SOCKET
-	[ "$mem_online" = auto ] || return 0
-	gx "$1" 'echo online_movable > /sys/devices/system/memory/auto_online_blocks' >/dev/null
+	if [ "$mem_online" = auto ]; then online_policy "$1" online_movable; else
+		online_policy "$1" offline; fi
 }
 set_mem_policy "$U"
 

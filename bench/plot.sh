@@ -26,6 +26,15 @@ in=${2:-}
 # field NAME LINE: the value of NAME=... in a data line
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
+# ms LINE NAME...: those fields of a data line, microseconds as ms ("NaN"
+# for a missing sample, as gnuplot wants), on one line
+ms() {
+	local f
+	for f in "${@:2}"; do
+		awk -v u="$(field "$f" "$1")" 'BEGIN { print (u == "nan" ? "NaN" : u / 1000) }'
+	done | tr '\n' ' '
+}
+
 have_gnuplot() {
 	command -v gnuplot >/dev/null && return 0
 	echo "plot: $1 skipped: no gnuplot (Debian: apt-get install gnuplot-nox)"
@@ -39,16 +48,18 @@ finish() {
 }
 
 plot_p2() {
-	local dat line n
+	local dat line n row='  %9s %11s %11s %8s %5s %9s %9s %5s %13s\n'
 	dat=$(mktemp)
 	trap 'rm -f "$dat"' RETURN
 	echo "P2 at scale: medians per session count; targets lib/raw >= 0.70,"
 	echo "library memory <= 4096 B per session (malloc below 1,000 sessions, RSS from 1,000)"
-	printf '  %9s %11s %11s %8s %5s %9s %9s %5s %13s\n' sessions "raw req/s" "lib req/s" \
+	# shellcheck disable=SC2059 # the format is the row's
+	printf "$row" sessions "raw req/s" "lib req/s" \
 		lib/raw "" "RSS B" "malloc B" "" "open us/sess"
 	while read -r line; do
 		n=$(field sessions "$line")
-		printf '  %9s %11s %11s %8s %5s %9s %9s %5s %13s\n' "$n" \
+		# shellcheck disable=SC2059
+		printf "$row" "$n" \
 			"$(field raw "$line")" "$(field lib "$line")" "$(field ratio "$line")" \
 			"$(field rate "$line")" "$(field rss "$line")" "$(field malloc "$line")" \
 			"$(field mem "$line")" "$(field open_us "$line")"
@@ -92,12 +103,10 @@ plot_vm() {
 		k=$(field kernel "$line")
 		[ -e "$tmp/p5.$k" ] || kernels+=("$k")
 		# size_mib, then ms: upcall, virtio-mem, ACPI add; the same removes
-		echo "$(field size_mib "$line") $(for f in u_add v_add a_add u_del v_del a_del; do
-			awk -v u="$(field $f "$line")" 'BEGIN { print (u == "nan" ? "NaN" : u / 1000) }'; done | tr '\n' ' ')" >>"$tmp/p5.$k"
+		echo "$(field size_mib "$line") $(ms "$line" u_add v_add a_add u_del v_del a_del)" >>"$tmp/p5.$k"
 	done < <(grep '^P5-data ' "$in")
 	while read -r line; do
-		echo "$(field vcpus "$line") $(for f in u_tot u_ovh a_tot a_ovh; do
-			awk -v u="$(field $f "$line")" 'BEGIN { print (u == "nan" ? "NaN" : u / 1000) }'; done | tr '\n' ' ')" >>"$tmp/p6"
+		echo "$(field vcpus "$line") $(ms "$line" u_tot u_ovh a_tot a_ovh)" >>"$tmp/p6"
 	done < <(grep '^P6-data ' "$in")
 	n=${#kernels[@]}
 	[ "$n" -gt 0 ] || { echo "plot: no P5 data in $in" >&2; return 1; }
